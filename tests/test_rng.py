@@ -1,0 +1,30 @@
+import torch
+
+from uae_plugin.rng import SampleRandom, content_keys, index_keys
+
+
+def test_content_keys_depend_on_values_not_position():
+    x = torch.rand(5, 3, 4)
+    assert torch.equal(content_keys(x)[2:3], content_keys(x[2:3]))
+    assert torch.equal(content_keys(x.flip(0)), content_keys(x).flip(0))
+    assert len(set(content_keys(x).tolist())) == 5
+
+
+def test_draws_are_a_function_of_seed_and_key():
+    keys = index_keys(torch.arange(4))
+    r1, r2 = SampleRandom(7, keys), SampleRandom(7, keys[1:2])
+    assert torch.equal(r1.uniform(3, (10,))[1], r2.uniform(3, (10,))[0])
+    assert not torch.equal(SampleRandom(8, keys).uniform(3, (10,)), r1.uniform(3, (10,)))
+
+
+def test_uniform_and_normal_have_the_right_moments():
+    r = SampleRandom(0, index_keys(torch.arange(2)))
+    u, n = r.uniform(1, (50_000,)), r.normal(2, (50_000,))
+    assert 0 <= float(u.min()) and float(u.max()) < 1
+    assert abs(float(u.mean()) - 0.5) < 0.01
+    assert abs(float(n.mean())) < 0.02 and abs(float(n.std()) - 1) < 0.02
+
+
+def test_permutation_is_a_permutation_per_sample():
+    perm = SampleRandom(0, index_keys(torch.arange(3))).permutation(5, 7)
+    assert torch.equal(perm.sort(dim=1).values, torch.arange(7).repeat(3, 1))

@@ -1,0 +1,34 @@
+"""uae-plugin: unsupervised adversarial examples (UAEs) as a plug-in data augmentation.
+
+A UAE ``x'`` carries little information about ``x`` (per-sample MINE
+estimate) while the model handles it no worse than ``x``; it is found by a
+MinMax algorithm with no labels (Hsu et al., AAAI 2022).
+"""
+
+from .baselines import BinarySearchPenalty, UnsupervisedPGD, matched_gaussian_noise
+from .criteria import Classification, Contrastive, Criterion, Evaluation, Reconstruction
+from .measure import mutual_information
+from .minmax import MinMaxAttack
+from .result import AttackResult
+from .settings import DEFAULT, PRESETS, REFERENCE, MinMaxSettings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AttackResult",
+    "BinarySearchPenalty",
+    "Classification",
+    "Contrastive",
+    "Criterion",
+    "DEFAULT",
+    "Evaluation",
+    "MinMaxAttack",
+    "MinMaxSettings",
+    "PRESETS",
+    "REFERENCE",
+    "Reconstruction",
+    "UnsupervisedPGD",
+    "__version__",
+    "matched_gaussian_noise",
+    "mutual_information",
+]

@@ -1,0 +1,188 @@
+"""Attack criteria ``f_x(x')``: when the model handles ``x'`` no worse than ``x``.
+
+A criterion wraps the user's model and gives, for a batch of candidates,
+the per-sample gap ``f_x(x')`` (success when the task says so) and the task
+loss that a plain PGD baseline would maximise.
+
+| criterion | f_x(x') | success |
+|---|---|---|
+| :class:`Reconstruction` | ``||x - g(x')||^2 - ||x - g(x)||^2`` | ``f <= 0`` |
+| :class:`Contrastive` | ``L(x') - L(x)``, ``L`` NT-Xent over views of one sample | ``f <= 0`` |
+| :class:`Classification` | ``max(Z_y(x') - max_{j!=y} Z_j(x'), -kappa)`` | label flipped |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .contrastive_views import ViewSampler
+from .validation import check_labels, check_model_output
+
+
+@dataclass
+class Evaluation:
+    """The criterion at a batch of candidates: ``gap: [B]`` float32, ``success: [B]`` bool."""
+
+    gap: torch.Tensor
+    success: torch.Tensor
+
+
+class Criterion:
+    """Base class. Subclasses set ``maximize_mi`` and ``needs_labels``.
+
+    ``prepare`` runs once per attack on the clean batch and returns the state
+    the other methods need; ``evaluations`` counts model rows evaluated.
+    """
+
+    maximize_mi: bool = False
+    needs_labels: bool = False
+
+    def __init__(self, model: nn.Module) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.evaluations = 0
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.evaluations += x.shape[0]
+        return check_model_output(self.model(x), "model")
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> Any:
+        raise NotImplementedError
+
+    def evaluate(self, x_adv: torch.Tensor, state: Any) -> Evaluation:
+        raise NotImplementedError
+
+    def task_loss(self, x_adv: torch.Tensor, state: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+
+def _squared_error(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """``||x - r||^2`` summed over each sample: ``[B]`` float32."""
+    return (x.float() - recon.float()).pow(2).reshape(x.shape[0], -1).sum(dim=1)
+
+
+class Reconstruction(Criterion):
+    """Autoencoder ``g``: ``f_x(x') = ||x - g(x')||^2 - ||x - g(x)||^2`` (target is the clean x).
+
+    Args:
+        autoencoder: maps ``[B, ...]`` to a tensor of the same shape.
+    """
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> dict:
+        with torch.no_grad():
+            recon = self._forward(x)
+        if recon.shape != x.shape:
+            raise ValueError(
+                f"Reconstruction: the autoencoder's output shape {tuple(recon.shape)} differs "
+                f"from its input shape {tuple(x.shape)}; pass a model that reconstructs x"
+            )
+        return {"x": x, "clean": _squared_error(x, recon)}
+
+    def task_loss(self, x_adv: torch.Tensor, state: dict) -> torch.Tensor:
+        return _squared_error(state["x"], self._forward(x_adv))
+
+    def evaluate(self, x_adv: torch.Tensor, state: dict) -> Evaluation:
+        gap = self.task_loss(x_adv, state) - state["clean"]
+        return Evaluation(gap, gap.detach() <= 0)
+
+
+class Contrastive(Criterion):
+    """Contrastive encoder: ``f_x(x') = L(x') - L(x)``.
+
+    ``L(z)`` is lightly's ``NTXentLoss`` over ``n_views`` pairs of kornia
+    augmentations of the one sample ``z`` (the reference tiles the image 50
+    times, temperature 0.5). The views' random parameters are drawn once per
+    attack from the seed and shared by ``x`` and every ``x'`` (common random
+    numbers), so the gap compares like with like. The loss runs per sample
+    with ``torch.func.vmap``: no memory bank, no all-gather, no batch mates.
+
+    Args:
+        encoder: maps images ``[B, C, H, W]`` to embeddings ``[B, D]`` (or ``[B, D, 1, 1]``).
+        n_views: pairs of views per sample (reference: 50).
+        temperature: NT-Xent temperature (reference: 0.5).
+        augment: a kornia ``AugmentationSequential``; default: SimCLR-style
+            crop, colour jitter and blur suited to the channel count.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        n_views: int = 8,
+        temperature: float = 0.5,
+        augment: nn.Module | None = None,
+    ) -> None:
+        super().__init__(encoder)
+        from lightly.loss import NTXentLoss
+
+        if not isinstance(n_views, int) or n_views < 2:
+            raise ValueError(f"n_views must be an int >= 2 (NT-Xent needs negatives), got {n_views!r}")
+        self.views = ViewSampler(n_views, augment)
+        self.loss = NTXentLoss(temperature=temperature, memory_bank_size=0, gather_distributed=False)
+
+    def _contrastive_loss(self, x: torch.Tensor, params: Any) -> torch.Tensor:
+        view0, view1 = self.views.apply(x, params)
+        n = self.views.n_views
+        z0 = self._forward(view0).reshape(x.shape[0], n, -1)
+        z1 = self._forward(view1).reshape(x.shape[0], n, -1)
+        return torch.func.vmap(self.loss)(z0.float(), z1.float())
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> dict:
+        params = self.views.draw(x, seed)
+        with torch.no_grad():
+            clean = self._contrastive_loss(x, params)
+        return {"params": params, "clean": clean}
+
+    def task_loss(self, x_adv: torch.Tensor, state: dict) -> torch.Tensor:
+        return self._contrastive_loss(x_adv, state["params"])
+
+    def evaluate(self, x_adv: torch.Tensor, state: dict) -> Evaluation:
+        gap = self.task_loss(x_adv, state) - state["clean"]
+        return Evaluation(gap, gap.detach() <= 0)
+
+
+class Classification(Criterion):
+    """Classifier logits ``Z``, the supervised extension (MI is maximised).
+
+    Untargeted: ``f = max(Z_y - max_{j!=y} Z_j, -kappa)``, success when
+    ``argmax Z != y``. Targeted (``targeted=True``, labels are targets t):
+    ``f = max(max_{j!=t} Z_j - Z_t, -kappa)``, success when ``argmax Z == t``.
+    The PGD baseline's task loss is the cross entropy (negated when targeted).
+    """
+
+    maximize_mi = True
+    needs_labels = True
+
+    def __init__(self, classifier: nn.Module, kappa: float = 0.0, targeted: bool = False) -> None:
+        super().__init__(classifier)
+        if kappa < 0:
+            raise ValueError(f"kappa must be >= 0, got {kappa}")
+        self.kappa, self.targeted = float(kappa), bool(targeted)
+
+    def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> dict:
+        with torch.no_grad():
+            logits = self._forward(x)
+        check_labels(y, x.shape[0], logits)
+        return {"y": y.to(x.device)}
+
+    def _logits(self, x_adv: torch.Tensor) -> torch.Tensor:
+        return self._forward(x_adv).float().reshape(x_adv.shape[0], -1)
+
+    def task_loss(self, x_adv: torch.Tensor, state: dict) -> torch.Tensor:
+        ce = F.cross_entropy(self._logits(x_adv), state["y"], reduction="none")
+        return -ce if self.targeted else ce
+
+    def evaluate(self, x_adv: torch.Tensor, state: dict) -> Evaluation:
+        logits, y = self._logits(x_adv), state["y"]
+        own = logits.gather(1, y[:, None]).squeeze(1)
+        others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
+        margin = others - own if self.targeted else own - others
+        gap = torch.clamp(margin, min=-self.kappa)
+        pred = logits.detach().argmax(dim=1)
+        success = pred == y if self.targeted else pred != y
+        return Evaluation(gap, success)

@@ -1,0 +1,45 @@
+"""Per-sample selection of the iterate an attack returns (ALGORITHM section 3, "Best")."""
+
+from __future__ import annotations
+
+import torch
+
+
+class KeepBest:
+    """Tracks, per sample, the best iterate seen so far, with no host sync.
+
+    Unsupervised (``maximize_mi=False``): among successful iterates, the one
+    with the smallest positive ``I`` (a successful iterate with ``I <= 0``
+    ranks after every positive one); if none succeeded, the smallest gap.
+    Supervised (``maximize_mi=True``): the successful iterate with the largest
+    ``I``; if none succeeded, the smallest gap.
+    """
+
+    def __init__(self, x: torch.Tensor, maximize_mi: bool) -> None:
+        b = x.shape[0]
+        self.maximize_mi = maximize_mi
+        self.adv = x.detach().clone()
+        self.success = torch.zeros(b, dtype=torch.bool, device=x.device)
+        self.score = torch.full((b,), float("inf"), device=x.device)
+        self.gap = torch.full((b,), float("inf"), device=x.device)
+        self.mi = torch.full((b,), float("nan"), device=x.device)
+
+    def _score(self, mi: torch.Tensor) -> torch.Tensor:
+        """Lower is better among successful iterates."""
+        if self.maximize_mi:
+            return -mi
+        return torch.where(mi > 0, mi, torch.full_like(mi, float("inf")))
+
+    def update(self, adv: torch.Tensor, success: torch.Tensor, gap: torch.Tensor, mi: torch.Tensor) -> None:
+        """Offer one iterate: ``adv [B, ...]``, ``success/gap/mi [B]``."""
+        score = self._score(mi)
+        first_success = success & ~self.success
+        better_success = success & self.success & (score < self.score)
+        better_failure = ~success & ~self.success & (gap < self.gap)
+        take = first_success | better_success | better_failure
+        view = take.reshape(-1, *([1] * (adv.dim() - 1)))
+        self.adv = torch.where(view, adv.detach(), self.adv)
+        self.success = self.success | success
+        self.score = torch.where(take, score, self.score)
+        self.gap = torch.where(take, gap.detach(), self.gap)
+        self.mi = torch.where(take, mi.detach(), self.mi)

@@ -1,0 +1,255 @@
+"""The MinMax UAE attack: ``min_delta max_{c >= 0} c max(f_x(x + delta), 0) +/- I(x, x + delta)``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .criteria import Criterion
+from .keep_best import KeepBest
+from .mine import MineEstimator
+from .model_guard import borrowed
+from .pairs import ConvPairs, Similarity, resolve_pairs
+from .result import AttackResult
+from .rng import SampleRandom, content_keys, index_keys, stream_id
+from .settings import MinMaxSettings, resolve_settings
+from .validation import check_images, check_index, check_positive
+
+_DELTA_INIT_STREAM = 21
+
+
+class MinMaxAttack:
+    """Unsupervised adversarial examples by MinMax with per-sample MINE (Hsu et al., AAAI 2022).
+
+    Solves, for every sample of a batch independently,
+
+        min_{||delta||_inf <= eps, x + delta in [0, 1]}  max_{c >= 0}  F(delta, c),
+        F = c max(f_x(x + delta), 0) + I(x, x + delta)   (unsupervised criteria)
+        F = c max(f_x(x + delta), 0) - I(x, x + delta)   (Classification: MI is maximised)
+
+    by alternating, for t = 1..T (ALGORITHM.md section 3):
+
+        delta <- clip(delta - alpha grad_delta F(delta, c), -eps, eps)   # one descent step
+        theta <- theta + K Adam steps on the DV bound                     # per-sample MINE
+        c     <- max(0, (1 - beta t^-gamma) c + beta max(f_x(x + delta), 0))
+        keep x + delta if it is the best iterate so far
+
+    ``I`` is a per-sample MINE estimate on pairs from ``similarity``. Each
+    sample has its own statistics network; all B run as one batched
+    computation. A sample's random draws are keyed by (seed, a hash of its
+    values), or by (seed, ``index``) when given, so its result does not depend
+    on its batch. The model is borrowed: parameters, ``.grad``, ``training``
+    and ``requires_grad`` are as before after the call, also on error.
+
+    Args:
+        criterion: :class:`Reconstruction`, :class:`Contrastive` or :class:`Classification`.
+        eps: L-inf bound on delta (the paper uses 1.0: only the [0, 1] box binds).
+        steps: outer iterations T (default from the preset).
+        mine_steps: inner MINE steps K (default from the preset).
+        similarity: "projection", "conv", an ``nn.Conv2d`` of the model, or a
+            callable ``x [B, ...] -> pairs [B, N, ...]``.
+        seed: int for reproducible draws; None draws one from torch's global RNG per call.
+        preset: "default" or "reference" (the authors' exact settings), or a
+            :class:`MinMaxSettings`.
+        model_training: run the model in train mode during the attack (default eval).
+        progress: show a tqdm bar over outer steps.
+        **settings: any other :class:`MinMaxSettings` field (step_size, mine_lr, ...).
+
+    Shape:
+        x: ``[B, ...]`` float in [0, 1]; y: ``[B]`` labels (Classification only).
+        Returns an :class:`AttackResult` with ``adv [B, ...]``, ``success/mi/gap [B]``.
+
+    Example:
+        >>> attack = MinMaxAttack(Reconstruction(autoencoder), eps=1.0, seed=0)
+        >>> res = attack(x); res.adv, res.success, res.mi, res.gap
+    """
+
+    def __init__(
+        self,
+        criterion: Criterion,
+        eps: float = 1.0,
+        steps: int | None = None,
+        mine_steps: int | None = None,
+        similarity: Similarity = "projection",
+        seed: int | None = None,
+        preset: str | MinMaxSettings = "default",
+        model_training: bool = False,
+        progress: bool = False,
+        **settings: Any,
+    ) -> None:
+        if not isinstance(criterion, Criterion):
+            raise TypeError(
+                "criterion must be a uae_plugin criterion (Reconstruction, Contrastive, "
+                f"Classification), got {type(criterion).__name__}; wrap the model, e.g. Reconstruction(model)"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an int or None, got {seed!r}")
+        self.criterion = criterion
+        self.eps = check_positive(eps, "eps")
+        for name, value in (("steps", steps), ("mine_steps", mine_steps)):
+            if value is not None:
+                settings[name] = value
+        self.settings = resolve_settings(preset, settings)
+        self.seed = seed
+        self.model_training = bool(model_training)
+        self.progress = progress
+        self.similarity = similarity
+        self._pair_cache: tuple[int, Any] | None = None
+        resolve_pairs(similarity, criterion.model, n_pairs=2, dim=2, pool=None, seed=0)  # fail early
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({type(self.criterion).__name__}, eps={self.eps}, "
+            f"similarity={self.similarity!r}, seed={self.seed}, {self.settings})"
+        )
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, *, index: Any = None) -> AttackResult:
+        """Attack ``x: [B, ...]`` in [0, 1]; ``index: [B]`` keys the per-sample randomness."""
+        return self.run(x, y, index=index)
+
+    def _keys(self, x: torch.Tensor, index: Any) -> torch.Tensor:
+        if index is None:
+            return content_keys(x)
+        return index_keys(check_index(index, x.shape[0], x.device))
+
+    def _seed(self) -> int:
+        if self.seed is not None:
+            return self.seed
+        return int(torch.randint(0, 2**31 - 1, ()).item())
+
+    def run(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        index: Any = None,
+        c_init: torch.Tensor | None = None,
+        dual_ascent: bool = True,
+    ) -> AttackResult:
+        """The attack; with ``dual_ascent=False`` and a fixed ``c_init: [B]`` it is the
+        penalty method used by the binary-search baseline."""
+        check_images(x)
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                "MinMaxAttack needs autograd and cannot run under torch.inference_mode(); "
+                "use torch.no_grad() instead, or call it outside"
+            )
+        if self.criterion.needs_labels and y is None:
+            raise ValueError(f"y is required for {type(self.criterion).__name__}: pass labels [B]")
+        if isinstance(self._pairs(0), ConvPairs) and x.dim() != 4:
+            raise ValueError(f"x must be images [B, C, H, W] for similarity='conv', got shape {tuple(x.shape)}")
+        keys = self._keys(x, index)
+        seed = self._seed()
+        if x.is_inference():
+            x = x.clone()
+        with borrowed(self.criterion.model, self.model_training), torch.enable_grad():
+            return self._minmax(x, y, keys, seed, c_init, dual_ascent)
+
+    def _minmax(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        keys: torch.Tensor,
+        seed: int,
+        c_init: torch.Tensor | None,
+        dual_ascent: bool,
+    ) -> AttackResult:
+        s = self.settings
+        crit = self.criterion
+        evaluations_before = crit.evaluations
+        rand = SampleRandom(seed, keys)
+        state = crit.prepare(x, y, seed)
+        pairs = self._pairs(seed)
+        x32 = x.detach().float()
+        with torch.no_grad():
+            clean_pairs = pairs(x)
+        mine = MineEstimator(
+            rand,
+            tuple(clean_pairs.shape[2:]),
+            clean_pairs.shape[1],
+            s.hidden,
+            s.mine_lr,
+            s.out,
+            s.conv_filters,
+            s.hidden_activation,
+        )
+        delta = self._initial_delta(x32, rand)
+        delta_opt = torch.optim.Adam([delta], lr=s.step_size) if s.delta_optimizer == "adam" else None
+        c = torch.full((x.shape[0],), s.c0, device=x.device) if c_init is None else c_init.float().clone()
+        mi_sign = -1.0 if crit.maximize_mi else 1.0
+        best = KeepBest(x, crit.maximize_mi)
+        mi_hist, gap_hist = [], []
+
+        steps = range(1, s.steps + 2)
+        for t in tqdm(steps, desc="MinMax", leave=False, disable=not self.progress):
+            last = t == s.steps + 1
+            x_adv = (x32 + delta).to(x.dtype)
+            with torch.set_grad_enabled(not last):
+                ev = crit.evaluate(x_adv, state)
+                mi = mine.bound(clean_pairs, pairs(x_adv), step=t)
+            if t > 1:  # x_adv is iterate t-1, scored with theta_{t-1}
+                best.update(x_adv, ev.success, ev.gap, mi)
+                mi_hist.append(mi.detach())
+                gap_hist.append(ev.gap.detach())
+                if dual_ascent:
+                    gamma = (t - 1) ** -s.gamma_power
+                    c = torch.clamp((1 - s.beta * gamma) * c + s.beta * torch.relu(ev.gap.detach()), min=0)
+            if last:
+                break
+            objective = (c * torch.relu(ev.gap) + mi_sign * mi).sum()
+            (grad,) = torch.autograd.grad(objective, delta)
+            self._descend(x32, delta, grad, delta_opt)
+            with torch.no_grad():
+                moved_pairs = pairs((x32 + delta).to(x.dtype))
+            mine.fit(clean_pairs, moved_pairs, s.mine_steps, step=t)
+
+        return AttackResult(
+            adv=best.adv.to(x.dtype),
+            success=best.success,
+            mi=best.mi,
+            gap=best.gap,
+            c=c,
+            mi_history=torch.stack(mi_hist),
+            gap_history=torch.stack(gap_hist),
+            model_evaluations=crit.evaluations - evaluations_before,
+        )
+
+    def _pairs(self, seed: int):
+        """The pair source for ``seed``; the last one is cached (its projection matrix is costly)."""
+        if self._pair_cache is None or self._pair_cache[0] != seed:
+            s = self.settings
+            source = resolve_pairs(
+                self.similarity, self.criterion.model, n_pairs=s.n_pairs, dim=s.pair_dim, pool=s.pool, seed=seed
+            )
+            self._pair_cache = (seed, source)
+        return self._pair_cache[1]
+
+    def _initial_delta(self, x: torch.Tensor, rand: SampleRandom) -> torch.Tensor:
+        """delta_0 ~ U[-s, s] per sample (s = init_scale, default eps), projected to the feasible set."""
+        scale = self.eps if self.settings.init_scale is None else self.settings.init_scale
+        u = rand.uniform(stream_id(_DELTA_INIT_STREAM), tuple(x.shape[1:]))
+        delta = (2.0 * u - 1.0) * min(scale, self.eps)
+        return (torch.clamp(x + delta, 0.0, 1.0) - x).requires_grad_(True)
+
+    def _descend(
+        self,
+        x: torch.Tensor,
+        delta: torch.Tensor,
+        grad: torch.Tensor,
+        delta_opt: torch.optim.Optimizer | None,
+    ) -> None:
+        """One step on delta, then the projection onto ``||delta||_inf <= eps, x + delta in [0, 1]``."""
+        s = self.settings
+        with torch.no_grad():
+            if delta_opt is not None:
+                delta.grad = grad
+                delta_opt.step()
+                delta.grad = None
+            elif s.delta_optimizer == "sign":
+                delta.sub_(s.step_size * grad.sign())
+            else:
+                delta.sub_(s.step_size * grad)
+            delta.clamp_(-self.eps, self.eps)
+            delta.copy_(torch.clamp(x + delta, 0.0, 1.0) - x)

@@ -1,0 +1,135 @@
+"""Small reference models for MNIST-sized inputs, and the loops that train them.
+
+These are what the examples, tests and benchmarks attack; any ``nn.Module``
+works with the attack itself.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvAutoencoder(nn.Module):
+    """Conv autoencoder ``[B, 1, 28, 28] -> [B, 1, 28, 28]`` (sigmoid output).
+
+    Its first layer, Conv2d(1, 16, 3), gives the 16 maps of 28x28 that the
+    reference's "conv" similarity uses for MNIST.
+    """
+
+    def __init__(self, channels: int = 1) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(8, 16, 2, stride=2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, channels, 2, stride=2),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+class DenseAutoencoder(nn.Module):
+    """Dense autoencoder ``d -> hidden -> d`` on flattened inputs, output reshaped like the input."""
+
+    def __init__(self, features: int = 784, hidden: int = 128) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU())
+        self.decoder = nn.Sequential(nn.Linear(hidden, features), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x)).reshape(x.shape)
+
+
+class SmallClassifier(nn.Module):
+    """A small CNN classifier ``[B, 1, 28, 28] -> [B, 10]`` logits."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(32 * 7 * 7, 64),
+            nn.ReLU(),
+            nn.Linear(64, classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator):
+    order = torch.randperm(n, generator=gen)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def train_autoencoder(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> nn.Module:
+    """Minimise ``mean ||target - g(input)||^2`` with Adam; targets default to the inputs."""
+    targets = inputs if targets is None else targets
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        for idx in _batches(inputs.shape[0], batch_size, gen):
+            loss = F.mse_loss(model(inputs[idx]), targets[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def train_classifier(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    epochs: int = 5,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> nn.Module:
+    """Minimise the cross entropy with Adam."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        for idx in _batches(inputs.shape[0], batch_size, gen):
+            loss = F.cross_entropy(model(inputs[idx]), labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def reconstruction_error(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> float:
+    """Mean squared error per pixel of ``model`` on ``x``."""
+    model.eval()
+    total = sum(
+        F.mse_loss(model(x[i : i + batch_size]), x[i : i + batch_size], reduction="sum").item()
+        for i in range(0, x.shape[0], batch_size)
+    )
+    return total / x.numel()

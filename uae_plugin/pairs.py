@@ -1,0 +1,106 @@
+"""How one sample becomes a pseudo-batch of pairs for its own MINE estimate.
+
+A pair source maps a batch ``x: [B, ...]`` to per-sample pseudo-batches
+``[B, N, *element]``; pair i of sample b is ``(source(x)[b, i], source(x')[b, i])``.
+
+- :class:`ProjectionPairs` ("projection", the reference's "random_sampling"):
+  ``N`` Gaussian projections of the flattened sample to ``k`` dimensions,
+  entries ``N(0, 1/k)``, each projected row standardised over its ``k`` values.
+- :class:`ConvPairs` ("conv"): the maps of the model's first ``nn.Conv2d``; channel
+  i of ``conv(x)`` and of ``conv(x')`` form pair i.
+- any callable ``x -> [B, N, ...]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PairSource = Callable[[torch.Tensor], torch.Tensor]
+Similarity = Union[str, PairSource, nn.Module]  # noqa: UP007 (a runtime alias)
+
+
+class ProjectionPairs:
+    """``P x`` reshaped to ``[B, N, k]``, rows standardised: ``z = (p - mean(p)) / std(p)``.
+
+    ``P: [N*k, d]`` has entries ``N(0, 1/k)`` and is drawn once from ``seed``
+    (shared by all samples: it is a fixed random feature map; what is
+    per-sample is each sample's statistics network). Works for any input
+    shape, tabular data included.
+    """
+
+    def __init__(self, n_pairs: int, dim: int, seed: int) -> None:
+        self.n_pairs, self.dim, self.seed = n_pairs, dim, seed
+        self._cache: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+    def matrix(self, d: int, device: torch.device) -> torch.Tensor:
+        """The projection ``[d, N*k]`` (transposed for ``x @ P``), cached per size and device."""
+        key = (d, device)
+        if key not in self._cache:
+            gen = torch.Generator().manual_seed(self.seed)
+            p = torch.randn(d, self.n_pairs * self.dim, generator=gen) / self.dim**0.5
+            self._cache[key] = p.to(device)
+        return self._cache[key]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1).float()
+        p = (flat @ self.matrix(flat.shape[1], x.device)).reshape(-1, self.n_pairs, self.dim)
+        mean = p.mean(dim=2, keepdim=True)
+        std = p.std(dim=2, keepdim=True)
+        return (p - mean) / (std + 1e-6)
+
+
+class ConvPairs:
+    """The maps of a convolution, ``[B, C_out, H', W']``: pair i is channel i.
+
+    ``pool`` (optional) average-pools each map to at most ``pool x pool``
+    (a cheaper statistics network; the reference uses full-size maps).
+    """
+
+    def __init__(self, conv: nn.Module, pool: int | None = None) -> None:
+        self.conv, self.pool = conv, pool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        maps = self.conv(x)
+        if self.pool is not None and max(maps.shape[-2:]) > self.pool:
+            maps = F.adaptive_avg_pool2d(maps, self.pool)
+        return maps
+
+
+def first_conv2d(model: nn.Module) -> nn.Conv2d:
+    """The first ``nn.Conv2d`` in ``model.modules()`` order."""
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            return module
+    raise ValueError(
+        f"similarity='conv' needs an nn.Conv2d inside the model, but "
+        f"{type(model).__name__} has none; use similarity='projection' or pass the module"
+    )
+
+
+def resolve_pairs(
+    similarity: Similarity,
+    model: nn.Module,
+    *,
+    n_pairs: int,
+    dim: int,
+    pool: int | None,
+    seed: int,
+) -> PairSource:
+    """Turn the user's ``similarity`` argument into a pair source."""
+    if isinstance(similarity, nn.Conv2d):
+        return ConvPairs(similarity, pool)
+    if similarity == "projection":
+        return ProjectionPairs(n_pairs, dim, seed)
+    if similarity == "conv":
+        return ConvPairs(first_conv2d(model), pool)
+    if callable(similarity) and not isinstance(similarity, str):
+        return similarity
+    raise ValueError(
+        "similarity must be 'projection', 'conv', an nn.Conv2d of the model, or a "
+        f"callable mapping x [B, ...] to pairs [B, N, ...]; got {similarity!r}"
+    )

@@ -1,0 +1,106 @@
+"""Named settings of the MinMax attack: the authors' ``reference`` and our defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .validation import check_count, check_non_negative, check_positive
+
+DELTA_OPTIMIZERS = ("sgd", "adam", "sign")
+
+
+@dataclass(frozen=True)
+class MinMaxSettings:
+    """Every knob of :class:`~uae_plugin.MinMaxAttack` (see ALGORITHM section 3).
+
+    steps: outer MinMax iterations T. mine_steps: inner Adam steps K on the
+    statistics networks per outer step. mine_lr: their Adam learning rate.
+    step_size: alpha, the step on delta. delta_optimizer: "sgd" (plain
+    gradient descent, reference), "adam" or "sign". beta, c0, gamma_power:
+    dual ascent ``c <- max(0, (1 - beta t^-gamma_power) c + beta max(f, 0))``.
+    n_pairs, pair_dim: projection mode's N projections to k dimensions.
+    hidden, out: statistics-network widths. conv_filters: 2x2 filters in
+    front of map-valued pairs (0: none). pool: average-pool conv maps to at
+    most pool x pool (None: full size). hidden_activation: ReLU between the
+    two linear layers of a branch (the reference has none). init_scale:
+    delta starts uniform in [-init_scale, init_scale] (None: eps).
+    """
+
+    steps: int = 40
+    mine_steps: int = 5
+    mine_lr: float = 1e-3
+    step_size: float = 0.05
+    delta_optimizer: str = "adam"
+    beta: float = 0.1
+    c0: float = 1e-3
+    gamma_power: float = 0.25
+    n_pairs: int = 64
+    pair_dim: int = 32
+    hidden: int = 64
+    out: int = 10
+    conv_filters: int = 0
+    pool: int | None = 8
+    hidden_activation: bool = True
+    init_scale: float | None = 0.5
+
+    def validated(self) -> MinMaxSettings:
+        check_count(self.steps, "steps")
+        check_count(self.mine_steps, "mine_steps", minimum=0)
+        check_positive(self.mine_lr, "mine_lr")
+        check_positive(self.step_size, "step_size")
+        if self.delta_optimizer not in DELTA_OPTIMIZERS:
+            raise ValueError(f"delta_optimizer must be one of {DELTA_OPTIMIZERS}, got {self.delta_optimizer!r}")
+        check_positive(self.beta, "beta")
+        check_non_negative(self.c0, "c0")
+        check_non_negative(self.gamma_power, "gamma_power")
+        check_count(self.n_pairs, "n_pairs", minimum=2)
+        check_count(self.pair_dim, "pair_dim", minimum=2)
+        check_count(self.hidden, "hidden")
+        check_count(self.out, "out")
+        check_count(self.conv_filters, "conv_filters", minimum=0)
+        if self.pool is not None:
+            check_count(self.pool, "pool", minimum=2)
+        if self.init_scale is not None:
+            check_non_negative(self.init_scale, "init_scale")
+        return self
+
+
+# The authors' settings (IBM/UAE, data-reconstruction script), ALGORITHM.md section 3.
+REFERENCE = MinMaxSettings(
+    steps=40,  # T for autoencoders (20 for SimCLR, 1000 for supervised)
+    mine_steps=20,  # K inner MINE steps
+    mine_lr=1.5e-5,  # Adam on the statistics network
+    step_size=0.01,  # alpha, plain gradient descent
+    delta_optimizer="sgd",
+    beta=0.1,
+    c0=1e-3,
+    gamma_power=0.25,  # gamma_t = t^(-1/4)
+    n_pairs=500,  # random projections ...
+    pair_dim=128,  # ... to 128 dimensions
+    hidden=512,
+    out=10,
+    conv_filters=16,  # Conv2d(16, 2x2) on each map in conv mode
+    pool=None,  # full-size maps
+    hidden_activation=False,  # Linear(512) -> Linear(10), no activation between
+    init_scale=None,  # delta ~ U[-eps, eps]
+)
+
+DEFAULT = MinMaxSettings()
+
+PRESETS: dict[str, MinMaxSettings] = {"default": DEFAULT, "reference": REFERENCE}
+
+
+def resolve_settings(preset: str | MinMaxSettings, overrides: dict[str, Any]) -> MinMaxSettings:
+    """A preset by name (or a settings object) with the given fields replaced."""
+    if isinstance(preset, MinMaxSettings):
+        base = preset
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)} or a MinMaxSettings, got {preset!r}")
+    known = {f.name for f in fields(MinMaxSettings)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown MinMaxAttack setting(s) {unknown}; known: {sorted(known)}")
+    return replace(base, **overrides).validated()

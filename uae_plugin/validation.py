@@ -1,0 +1,87 @@
+"""Argument checks that run before any work: each error names the argument and what was expected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def check_images(x: Any, name: str = "x") -> None:
+    """``x`` must be a non-empty float tensor ``[B, ...]`` (rank >= 2), finite, in [0, 1]."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a float tensor with values in [0, 1], got dtype {x.dtype}; "
+            f"convert with {name}.float() / 255 for 8-bit images"
+        )
+    if x.dim() < 2:
+        raise ValueError(f"{name} must have shape [B, ...] with rank >= 2, got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)}); pass at least one sample")
+    if x.numel() == 0:
+        raise ValueError(f"{name} has no features (shape {tuple(x.shape)})")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or Inf; clean the data before attacking")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{name} must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; undo normalisation before attacking"
+        )
+
+
+def check_labels(y: Any, batch: int, logits: torch.Tensor) -> None:
+    """``y`` must be an integer tensor ``[B]`` with values in ``[0, n_classes)``."""
+    if y is None:
+        raise ValueError("y is required for Classification: pass labels [B] (targets when targeted)")
+    if not torch.is_tensor(y) or y.dtype.is_floating_point or y.dtype == torch.bool:
+        raise TypeError(f"y must be an integer tensor of class indices, got {getattr(y, 'dtype', type(y).__name__)}")
+    if tuple(y.shape) != (batch,):
+        raise ValueError(f"y must have shape [{batch}] to match x, got {tuple(y.shape)}")
+    classes = logits.reshape(batch, -1).shape[1]
+    if bool((y < 0).any()) or bool((y >= classes).any()):
+        raise ValueError(f"y must hold class indices in [0, {classes}), got range [{int(y.min())}, {int(y.max())}]")
+
+
+def check_model_output(out: Any, name: str) -> torch.Tensor:
+    """A model used by a criterion must return one tensor."""
+    if not torch.is_tensor(out):
+        raise TypeError(
+            f"{name} must return a single tensor, got {type(out).__name__}; "
+            "wrap it in a module that returns the tensor to attack"
+        )
+    return out
+
+
+def check_positive(value: Any, name: str) -> float:
+    """A finite real number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def check_non_negative(value: Any, name: str) -> float:
+    """A finite real number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """An int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def check_index(index: Any, batch: int, device: torch.device) -> torch.Tensor:
+    """Global sample indices: ``[B]`` non-negative integers."""
+    index = torch.as_tensor(index, device=device)
+    if index.dtype.is_floating_point or index.dtype == torch.bool:
+        raise TypeError(f"index must hold integers, got dtype {index.dtype}")
+    if tuple(index.shape) != (batch,):
+        raise ValueError(f"index must have shape [{batch}] to match x, got {tuple(index.shape)}")
+    if bool((index < 0).any()):
+        raise ValueError("index must be >= 0")
+    return index.to(torch.int64)
