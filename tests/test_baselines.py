@@ -25,7 +25,7 @@ def test_binary_search_raises_c_tenfold_until_first_success(conv_ae, digits):
 
 
 def test_binary_search_succeeds_on_conv_autoencoder(conv_ae, digits):
-    res = BinarySearchPenalty(Reconstruction(conv_ae), searches=3, seed=0)(digits[:16])
+    res = BinarySearchPenalty(Reconstruction(conv_ae), searches=9, seed=0)(digits[:16])
     assert res.success_rate >= 0.9
 
 

@@ -42,7 +42,7 @@ class MinMaxSettings:
     conv_filters: int = 0
     pool: int | None = 8
     hidden_activation: bool = True
-    init_scale: float | None = 0.5
+    init_scale: float | None = None
 
     def validated(self) -> MinMaxSettings:
         check_count(self.steps, "steps")
