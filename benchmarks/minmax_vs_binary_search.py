@@ -54,7 +54,9 @@ def main() -> None:
     base_evals, base_time = rows[0][4], rows[0][5]
     print(f"ConvAutoencoder on {args.samples} MNIST test digits, T={args.steps}, default settings, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    print("| method | success | mean f_x(adv) | MI(x, adv), fresh MINE | model evals | x MinMax | time (s) | x MinMax |")
+    print(
+        "| method | success | mean f_x(adv) | MI(x, adv), fresh MINE | model evals | x MinMax | time (s) | x MinMax |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, success, gap, mi, evals, elapsed in rows:
         print(f"| {name} | {success:.1%} | {gap:.3f} | {mi:.3f} | {evals} | {evals / base_evals:.2f} "

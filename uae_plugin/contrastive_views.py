@@ -39,14 +39,14 @@ def default_augmentation(channels: int, size: tuple[int, int]) -> nn.Module:
     return K.AugmentationSequential(K.RandomResizedCrop(size, scale=(0.5, 1.0)), K.ColorJitter(0.4, 0.4, p=0.8), blur)
 
 
-def _tile(data: Any, n: int, reps: int) -> Any:
-    """Repeat every per-row tensor of a kornia parameter structure ``reps`` times."""
+def _tile(data: Any, n: int, reps: int, device: torch.device) -> Any:
+    """Repeat every per-row tensor of a kornia parameter structure ``reps`` times, on ``device``."""
     from kornia.augmentation.container.params import ParamItem
 
     if isinstance(data, ParamItem):
-        return ParamItem(data.name, _tile(data.data, n, reps))
+        return ParamItem(data.name, _tile(data.data, n, reps, device))
     if isinstance(data, (list, tuple)):
-        return type(data)(_tile(item, n, reps) for item in data)
+        return type(data)(_tile(item, n, reps, device) for item in data)
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
@@ -54,9 +54,9 @@ def _tile(data: Any, n: int, reps: int) -> Any:
                 value = value.clone()
                 value[0] = n * reps
             elif torch.is_tensor(value) and value.dim() >= 1 and value.shape[0] == n and key not in _NOT_PER_ROW:
-                value = value.repeat(reps, *([1] * (value.dim() - 1)))
+                value = value.repeat(reps, *([1] * (value.dim() - 1))).to(device)
             elif isinstance(value, (dict, list, tuple, ParamItem)):
-                value = _tile(value, n, reps)
+                value = _tile(value, n, reps, device)
             out[key] = value
         return out
     return data
@@ -79,7 +79,7 @@ class ViewSampler:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             draws = [self.augment.forward_parameters(shape) for _ in range(2)]
-        return tuple(_tile(d, self.n_views, x.shape[0]) for d in draws)
+        return tuple(_tile(d, self.n_views, x.shape[0], x.device) for d in draws)
 
     def apply(self, x: torch.Tensor, params: tuple[Any, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """Views ``[B*n, C, H, W]`` twice, rows ordered sample-major (b*n + k)."""

@@ -45,16 +45,7 @@ def mutual_information(
     rand = SampleRandom(seed, content_keys(x))
     with borrowed(owner), torch.no_grad():
         a, b = pairs(x), pairs(x_other)
-    mine = MineEstimator(
-        rand,
-        tuple(a.shape[2:]),
-        a.shape[1],
-        settings.hidden,
-        settings.mine_lr,
-        settings.out,
-        settings.conv_filters,
-        settings.hidden_activation,
-    )
+    mine = MineEstimator.for_pairs(rand, a, settings)
     mine.fit(a, b, steps, step=0)
     with torch.no_grad():
         return torch.stack([mine.bound(a, b, step=r) for r in range(1, repeats + 1)]).mean(dim=0)

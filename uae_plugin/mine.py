@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .rng import SampleRandom, stream_id
+from .settings import MinMaxSettings
 
 # Purpose codes for the random streams this module draws from.
 _INIT_STREAM = 11
@@ -159,6 +160,20 @@ class MineEstimator:
         self.n_pairs = n_pairs
         self.net = StatisticsNetworks(rand, element_shape, hidden, out, conv_filters, hidden_activation)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=lr)
+
+    @classmethod
+    def for_pairs(cls, rand: SampleRandom, pairs: torch.Tensor, settings: MinMaxSettings) -> MineEstimator:
+        """Networks sized for ``pairs: [B, N, *element]`` with the widths and learning rate of ``settings``."""
+        return cls(
+            rand,
+            tuple(pairs.shape[2:]),
+            pairs.shape[1],
+            settings.hidden,
+            settings.mine_lr,
+            settings.out,
+            settings.conv_filters,
+            settings.hidden_activation,
+        )
 
     def _perm(self, step: int, sub: int) -> torch.Tensor:
         return self.rand.permutation(stream_id(_PERM_STREAM, step, sub), self.n_pairs)

@@ -165,16 +165,7 @@ class MinMaxAttack:
         x32 = x.detach().float()
         with torch.no_grad():
             clean_pairs = pairs(x)
-        mine = MineEstimator(
-            rand,
-            tuple(clean_pairs.shape[2:]),
-            clean_pairs.shape[1],
-            s.hidden,
-            s.mine_lr,
-            s.out,
-            s.conv_filters,
-            s.hidden_activation,
-        )
+        mine = MineEstimator.for_pairs(rand, clean_pairs, s)
         delta = self._initial_delta(x32, rand)
         delta_opt = torch.optim.Adam([delta], lr=s.step_size) if s.delta_optimizer == "adam" else None
         c = torch.full((x.shape[0],), s.c0, device=x.device) if c_init is None else c_init.float().clone()

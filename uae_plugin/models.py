@@ -79,6 +79,20 @@ def _batches(n: int, batch_size: int, gen: torch.Generator):
         yield order[start : start + batch_size]
 
 
+def _fit(model: nn.Module, loss_fn, n: int, epochs: int, lr: float, batch_size: int, seed: int) -> nn.Module:
+    """Adam on ``loss_fn(batch_indices)`` over shuffled mini-batches; returns the model in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        for idx in _batches(n, batch_size, gen):
+            loss = loss_fn(idx)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
 def train_autoencoder(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -90,16 +104,9 @@ def train_autoencoder(
 ) -> nn.Module:
     """Minimise ``mean ||target - g(input)||^2`` with Adam; targets default to the inputs."""
     targets = inputs if targets is None else targets
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        for idx in _batches(inputs.shape[0], batch_size, gen):
-            loss = F.mse_loss(model(inputs[idx]), targets[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
+    return _fit(
+        model, lambda i: F.mse_loss(model(inputs[i]), targets[i]), inputs.shape[0], epochs, lr, batch_size, seed
+    )
 
 
 def train_classifier(
@@ -112,16 +119,9 @@ def train_classifier(
     seed: int = 0,
 ) -> nn.Module:
     """Minimise the cross entropy with Adam."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for _ in range(epochs):
-        for idx in _batches(inputs.shape[0], batch_size, gen):
-            loss = F.cross_entropy(model(inputs[idx]), labels[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
+    return _fit(
+        model, lambda i: F.cross_entropy(model(inputs[i]), labels[i]), inputs.shape[0], epochs, lr, batch_size, seed
+    )
 
 
 @torch.no_grad()
