@@ -65,3 +65,10 @@ def test_contrastive_row_matches_that_sample_attacked_alone(digits):
     x = digits[:6]
     batch = attack(x)
     _same(_rows(batch, slice(4, 5)), attack(x[4:5]))
+
+
+def test_seed_given_to_the_call_replaces_the_attack_seed(conv_ae, digits):
+    x = digits[:4]
+    by_call = MinMaxAttack(Reconstruction(conv_ae), steps=5, seed=1)(x, seed=2)
+    by_attack = MinMaxAttack(Reconstruction(conv_ae), steps=5, seed=2)(x)
+    assert torch.equal(by_call.adv, by_attack.adv)

@@ -97,7 +97,8 @@ class MinMaxAttack:
         self.progress = progress
         self.similarity = similarity
         self._pair_cache: tuple[int, Any] | None = None
-        resolve_pairs(similarity, criterion.model, n_pairs=2, dim=2, pool=None, seed=0)  # fail early
+        probe = resolve_pairs(similarity, criterion.model, n_pairs=2, dim=2, pool=None, seed=0)  # fail early
+        self._needs_images = isinstance(probe, ConvPairs)
 
     def __repr__(self) -> str:
         return (
@@ -105,16 +106,23 @@ class MinMaxAttack:
             f"similarity={self.similarity!r}, seed={self.seed}, {self.settings})"
         )
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, *, index: Any = None) -> AttackResult:
-        """Attack ``x: [B, ...]`` in [0, 1]; ``index: [B]`` keys the per-sample randomness."""
-        return self.run(x, y, index=index)
+    def __call__(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, index: Any = None, seed: int | None = None
+    ) -> AttackResult:
+        """Attack ``x: [B, ...]`` in [0, 1]; ``index: [B]`` keys the per-sample randomness;
+        ``seed`` replaces the attack's seed for this call."""
+        return self.run(x, y, index=index, seed=seed)
 
     def _keys(self, x: torch.Tensor, index: Any) -> torch.Tensor:
         if index is None:
             return content_keys(x)
         return index_keys(check_index(index, x.shape[0], x.device))
 
-    def _seed(self) -> int:
+    def _seed(self, seed: int | None) -> int:
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise TypeError(f"seed must be an int or None, got {seed!r}")
+            return seed
         if self.seed is not None:
             return self.seed
         return int(torch.randint(0, 2**31 - 1, ()).item())
@@ -125,6 +133,7 @@ class MinMaxAttack:
         y: torch.Tensor | None = None,
         *,
         index: Any = None,
+        seed: int | None = None,
         c_init: torch.Tensor | None = None,
         dual_ascent: bool = True,
     ) -> AttackResult:
@@ -138,10 +147,10 @@ class MinMaxAttack:
             )
         if self.criterion.needs_labels and y is None:
             raise ValueError(f"y is required for {type(self.criterion).__name__}: pass labels [B]")
-        if isinstance(self._pairs(0), ConvPairs) and x.dim() != 4:
+        if self._needs_images and x.dim() != 4:
             raise ValueError(f"x must be images [B, C, H, W] for similarity='conv', got shape {tuple(x.shape)}")
         keys = self._keys(x, index)
-        seed = self._seed()
+        seed = self._seed(seed)
         if x.is_inference():
             x = x.clone()
         with borrowed(self.criterion.model, self.model_training), torch.enable_grad():
