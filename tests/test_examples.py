@@ -9,7 +9,7 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.mark.parametrize("script", ["attack_autoencoder.py"])
+@pytest.mark.parametrize("script", ["attack_autoencoder.py", "torchattacks_uae.py", "kornia_augmentation.py"])
 def test_example_runs_at_tiny_size(script):
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--tiny"], capture_output=True, text=True, timeout=300
