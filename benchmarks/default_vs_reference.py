@@ -61,8 +61,10 @@ def main() -> None:
             mi = float(mutual_information(x, adv, steps=200).mean())
             l2 = float((adv - x).flatten(1).norm(dim=1).mean())
             label = "reference, 1 at a time" if one_at_a_time else "default, batched"
-            print(f"| {model_name} | {similarity} | {label} | {success.float().mean():.0%} | {gap.mean():.3f} "
-                  f"| {mi:.3f} | {l2:.2f} | {rate:.2f} | {rate / base_rate:.0f}x |")
+            print(
+                f"| {model_name} | {similarity} | {label} | {success.float().mean():.0%} | {gap.mean():.3f} "
+                f"| {mi:.3f} | {l2:.2f} | {rate:.2f} | {rate / base_rate:.0f}x |"
+            )
 
 
 if __name__ == "__main__":

@@ -52,15 +52,19 @@ def main() -> None:
         rows.append((name, res.success_rate, float(res.gap.mean()), mi, res.model_evaluations, elapsed))
 
     base_evals, base_time = rows[0][4], rows[0][5]
-    print(f"ConvAutoencoder on {args.samples} MNIST test digits, T={args.steps}, default settings, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(
+        f"ConvAutoencoder on {args.samples} MNIST test digits, T={args.steps}, default settings, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
+    )
     print(
         "| method | success | mean f_x(adv) | MI(x, adv), fresh MINE | model evals | x MinMax | time (s) | x MinMax |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for name, success, gap, mi, evals, elapsed in rows:
-        print(f"| {name} | {success:.1%} | {gap:.3f} | {mi:.3f} | {evals} | {evals / base_evals:.2f} "
-              f"| {elapsed:.1f} | {elapsed / base_time:.2f} |")
+        print(
+            f"| {name} | {success:.1%} | {gap:.3f} | {mi:.3f} | {evals} | {evals / base_evals:.2f} "
+            f"| {elapsed:.1f} | {elapsed / base_time:.2f} |"
+        )
 
 
 if __name__ == "__main__":

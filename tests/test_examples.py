@@ -9,7 +9,9 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-@pytest.mark.parametrize("script", ["attack_autoencoder.py", "torchattacks_uae.py", "kornia_augmentation.py"])
+@pytest.mark.parametrize(
+    "script", ["attack_autoencoder.py", "torchattacks_uae.py", "kornia_augmentation.py", "lightly_simclr.py"]
+)
 def test_example_runs_at_tiny_size(script):
     out = subprocess.run(
         [sys.executable, str(EXAMPLES / script), "--tiny"], capture_output=True, text=True, timeout=300

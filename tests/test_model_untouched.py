@@ -95,3 +95,11 @@ def test_device_follows_the_input_on_cuda(conv_ae, digits):
     assert res.adv.device.type == "cuda" and res.success.device.type == "cuda"
     cpu = MinMaxAttack(Reconstruction(model.cpu()), steps=3, seed=0)(digits[:4])
     assert torch.allclose(res.adv.cpu(), cpu.adv, atol=1e-3)
+
+
+def test_train_mode_attack_restores_batch_norm_running_statistics(digits):
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Conv2d(4, 1, 3, padding=1), nn.Sigmoid())
+    before = _snapshot(model)
+    MinMaxAttack(Reconstruction(model), steps=3, seed=0, model_training=True)(digits[:4])
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import torch
 from torch import nn
 
 
@@ -17,10 +18,13 @@ def borrowed(model: nn.Module, training: bool = False) -> Iterator[nn.Module]:
     ``eval`` mode (``training=False``, e.g. batch norm uses running statistics) or
     ``train`` mode. On exit, also when the attack raises, each module's
     ``training`` flag and each parameter's ``requires_grad`` flag are put back
-    one by one (mixed modes survive). Parameter values are never written.
+    one by one (mixed modes survive). Parameter values are never written; in
+    train mode, buffers the forward passes update (batch-norm running
+    statistics) are copied back to their values before the attack.
     """
     modes = [(m, m.training) for m in model.modules()]
     flags = [(p, p.requires_grad) for p in model.parameters()]
+    buffers = [(b, b.detach().clone()) for b in model.buffers()] if training else []
     try:
         model.train(training)
         for p, _ in flags:
@@ -31,3 +35,6 @@ def borrowed(model: nn.Module, training: bool = False) -> Iterator[nn.Module]:
             m.training = was_training
         for p, required in flags:
             p.requires_grad_(required)
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)

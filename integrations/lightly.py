@@ -1,0 +1,199 @@
+"""lightly's SimCLR with UAEs: :class:`UAETransform` for view batches, :class:`UAESimCLR` as a LightningModule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import timm
+import torch
+from lightly.loss import NTXentLoss
+from lightly.models.modules import SimCLRProjectionHead
+from torch import Tensor, nn
+from torchvision.transforms import Normalize
+
+from uae_plugin import AttackResult, Contrastive, MinMaxAttack
+
+SIMCLR_STEPS = 20  # T for SimCLR in the authors' code (ALGORITHM.md section 3)
+PIXEL_TOLERANCE = 0.05  # un-normalised pixels this far outside [0, 1] mean that mean/std do not match the views
+
+
+class UAETransform:
+    """UAEs of a batch of normalised SimCLR views, on the training device (Hsu et al., AAAI 2022).
+
+    ``v: [B, C, H, W]``, normalised with per-channel ``mean``/``std`` (e.g. ``**IMAGENET_NORMALIZE``; None: 0, 1)
+    -> ``v'`` normalised, detached, with ``x' = v' * std + mean`` in [0, 1] and ``|x' - clip(v * std + mean, 0, 1)|
+    <= eps``; un-normalised pixels within ``PIXEL_TOLERANCE`` of [0, 1] are clamped, further out raise ValueError.
+    The attack borrows ``encoder`` (eval, frozen, restored after) and never calls a training loss: no memory bank or
+    all-gather moves. Other arguments as for ``MinMaxAttack`` (steps: the authors' SimCLR T = 20) and ``Contrastive``
+    (its default kornia views; ``normalize`` is the torchvision ``Normalize`` that ends lightly's ``SimCLRTransform``).
+
+    Example:
+        >>> uae = UAETransform(model, eps=0.1, steps=5, seed=0, **IMAGENET_NORMALIZE)
+        >>> x1_adv = uae(x1)   # normalised views in, normalised UAE views out; uae.last_result: AttackResult
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        eps: float = 1.0,
+        steps: int = SIMCLR_STEPS,
+        mean: Sequence[float] | torch.Tensor | None = None,
+        std: Sequence[float] | torch.Tensor | None = None,
+        seed: int | None = None,
+        n_views: int = 4,
+        temperature: float = 0.5,
+        **settings: Any,
+    ) -> None:
+        if not isinstance(encoder, nn.Module):
+            raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
+        stats = (0.0 if mean is None else mean, 1.0 if std is None else std)
+        self.mean, self.std = (torch.as_tensor(t, dtype=torch.float32).view(1, -1, 1, 1) for t in stats)
+        if not (self.mean.isfinite().all() and self.std.isfinite().all() and (self.std > 0).all()):
+            raise ValueError(f"mean and std must be finite per-channel values, std > 0, got {mean!r}, {std!r}")
+        self.normalize = Normalize(self.mean.flatten().tolist(), self.std.flatten().tolist())
+        criterion = Contrastive(nn.Sequential(self.normalize, encoder), n_views, temperature)
+        self.attack = MinMaxAttack(criterion, eps=eps, steps=steps, seed=seed, **settings)
+        self.last_result: AttackResult | None = None
+
+    def check(self, t: Any, name: str = "views") -> torch.Tensor:  # a float tensor [B, C, H, W], C matching mean
+        if not torch.is_tensor(t) or not t.is_floating_point():
+            raise TypeError(f"{name} must be a float tensor [B, C, H, W], got {getattr(t, 'dtype', type(t).__name__)}")
+        if t.dim() != 4 or self.mean.shape[1] not in (1, t.shape[1]):
+            raise ValueError(f"{name} must have shape [B, C, H, W], C = len(mean), got {tuple(t.shape)}")
+        return t
+
+    def unnormalize(self, views: torch.Tensor) -> torch.Tensor:
+        """``clip(v * std + mean, 0, 1)`` in float32; ValueError for NaN/Inf or beyond ``PIXEL_TOLERANCE``."""
+        x = self.check(views).float() * self.std.to(views.device) + self.mean.to(views.device)
+        if not (-PIXEL_TOLERANCE <= float(x.min()) and float(x.max()) <= 1 + PIXEL_TOLERANCE):  # also catches NaN
+            raise ValueError(f"views un-normalised span [{float(x.min()):.3g}, {float(x.max()):.3g}], check mean/std")
+        return x.clamp(0.0, 1.0)
+
+    def attack_pixels(self, pixels: torch.Tensor, index: Any = None) -> AttackResult:
+        """The attack on pixels ``[B, C, H, W]`` in [0, 1]; ``index: [B]`` keys each sample's randomness."""
+        self.last_result = self.attack(self.check(pixels, "pixels"), index=index)
+        return self.last_result
+
+    def __call__(self, views: torch.Tensor, index: Any = None) -> torch.Tensor:
+        """Normalised UAE views ``[B, C, H, W]``, detached, in the dtype of ``views``."""
+        adv = self.attack_pixels(self.unnormalize(views), index).adv
+        return self.normalize(adv).detach().to(views.dtype)
+
+
+def small_image_stem(model: nn.Module) -> nn.Module:
+    """SimCLR's CIFAR-10 stem (Chen et al. 2020, app. B.9) for a timm ResNet: first conv 3x3 stride 1, no max-pool."""
+    if not isinstance(conv1 := getattr(model, "conv1", None), nn.Module) or not hasattr(model, "maxpool"):
+        raise ValueError(f"small_images=True needs a timm ResNet (conv1, maxpool), got {type(model).__name__}")
+    if isinstance(conv1, nn.Conv2d):
+        model.conv1 = nn.Conv2d(conv1.in_channels, conv1.out_channels, 3, stride=1, padding=1, bias=False)
+    else:  # deep stem (resnet*t, resnet*d): its first conv is 3x3 stride 2
+        next(m for m in conv1.modules() if isinstance(m, nn.Conv2d)).stride = (1, 1)
+    model.maxpool = nn.Identity()
+    return model
+
+
+class UAESimCLR(pl.LightningModule):
+    """lightly's SimCLR recipe (timm backbone, ``SimCLRProjectionHead``, ``NTXentLoss``, SGD) trained with UAEs.
+
+    ``uae="online"``: loss ``L(z0, z1) + uae_weight * L(z_other[:k], f(UAE(x_view[:k])))``, ``k = ceil(uae_fraction
+    * B)``, ``x_view`` the view ``uae_view``. ``uae="offline"``: plain SimCLR steps; :meth:`generate_uaes` gives
+    ``UAE(train)`` to append to the training set and retrain (the paper's protocol). ``uae=None``: plain SimCLR.
+    Batches are ``([x0, x1], ...)`` (lightly's ``SimCLRTransform``). ``backbone``: a timm name, created with
+    ``num_classes=0`` and ``in_chans`` (``small_images``: :func:`small_image_stem`, for 28x28/32x32), or a module
+    with ``num_features``. ``lr``: SGD, momentum 0.9, weight decay 5e-4 (lightly's benchmarks). ``**uae_options``:
+    :class:`UAETransform` arguments (eps, steps, mean, std, seed, n_views, MinMax settings).
+
+    Example:
+        >>> model = UAESimCLR("resnet18", in_chans=1, mean=[0.1307], std=[0.3081], steps=5)
+        >>> pl.Trainer(max_steps=100).fit(model, loader)   # loader yields ([x0, x1], y)
+    """
+
+    def __init__(
+        self,
+        backbone: str | nn.Module = "resnet18",
+        in_chans: int = 3,
+        small_images: bool = True,
+        hidden_dim: int = 512,
+        out_dim: int = 128,
+        temperature: float = 0.5,
+        memory_bank_size: int | Sequence[int] = 0,
+        lr: float = 0.06,
+        uae: str | None = "online",
+        uae_fraction: float = 0.5,
+        uae_view: int = 1,
+        uae_weight: float = 1.0,
+        **uae_options: Any,
+    ) -> None:
+        super().__init__()
+        if uae not in ("online", "offline", None):
+            raise ValueError(f"uae must be 'online', 'offline' or None, got {uae!r}")
+        if isinstance(uae_fraction, bool) or not isinstance(uae_fraction, (int, float)) or not 0 < uae_fraction <= 1:
+            raise ValueError(f"uae_fraction must be in (0, 1], got {uae_fraction!r}")
+        if isinstance(uae_view, bool) or uae_view not in (0, 1):
+            raise ValueError(f"uae_view must be 0 or 1 (which of the two views to attack), got {uae_view!r}")
+        self.save_hyperparameters(ignore=["backbone"] if isinstance(backbone, nn.Module) else [])
+        if isinstance(backbone, str):
+            if not timm.is_model(backbone):
+                raise ValueError(f"backbone {backbone!r} is not a timm model name; see timm.list_models()")
+            backbone = timm.create_model(backbone, pretrained=False, num_classes=0, in_chans=in_chans)
+            backbone = small_image_stem(backbone) if small_images else backbone
+        elif not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone must be a timm model name or an nn.Module, got {type(backbone).__name__}")
+        feature_dim = getattr(backbone, "num_features", None)  # timm's convention for the pooled feature size D
+        if not isinstance(feature_dim, int):
+            raise ValueError("backbone must have an int num_features (its output size D), as timm models do")
+        self.backbone = backbone
+        self.projection_head = SimCLRProjectionHead(feature_dim, hidden_dim, out_dim)
+        self.criterion = NTXentLoss(temperature=temperature, memory_bank_size=memory_bank_size)
+        self.offline_success: torch.Tensor | None = None
+        self.uae_transform = None if uae is None else UAETransform(self, temperature=temperature, **uae_options)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised images ``[B, C, H, W]`` -> projections ``z: [B, out_dim]``."""
+        return self.projection_head(self.backbone(x).flatten(start_dim=1))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        views = batch[0] if isinstance(batch, (list, tuple)) and batch else None
+        if not isinstance(views, (list, tuple)) or len(views) != 2 or not all(torch.is_tensor(v) for v in views):
+            raise TypeError("batch must be ([x0, x1], ...) with two view tensors, as lightly's SimCLRTransform gives")
+        n, hp = views[0].shape[0], self.hparams
+        z = (self(views[0]), self(views[1]))
+        loss = self.criterion(z[0], z[1])
+        if hp.uae == "online":
+            k = min(n, max(2, math.ceil(hp.uae_fraction * n)))
+            adv = self.uae_transform(views[hp.uae_view][:k])
+            loss_uae = self.criterion(z[1 - hp.uae_view][:k], self(adv))
+            loss = loss + hp.uae_weight * loss_uae
+            success = self.uae_transform.last_result.success_rate
+            self.log_dict({"loss_uae": loss_uae, "uae_success_rate": success}, batch_size=k)
+        self.log("train_loss", loss, batch_size=n)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9, weight_decay=5e-4)
+
+    def generate_uaes(self, data: Tensor | Iterable, batch_size: int = 256, only_successful: bool = False) -> Tensor:
+        """The offline protocol: ``UAE(train)`` from the trained model, to append to ``train`` and retrain.
+
+        ``data``: pixels ``[N, C, H, W]`` in [0, 1] (before ``SimCLRTransform``), or an iterable of such batches or
+        ``(x, ...)`` tuples. Returns UAEs ``[N, C, H, W]`` in [0, 1] on the CPU (only successful ones with
+        ``only_successful``); sets ``offline_success: [N]`` bool. Sample i's randomness is keyed by its position i.
+        """
+        if self.uae_transform is None:
+            raise RuntimeError("generate_uaes needs uae='offline' or 'online'; this model was built with uae=None")
+        if torch.is_tensor(data):
+            data = data.split(batch_size) if data.dim() == 4 else [data]
+        elif not isinstance(data, Iterable):
+            raise TypeError(f"data must be a tensor [N, C, H, W] or an iterable of batches, got {type(data).__name__}")
+        advs, success, start = [], [], 0
+        for x in data:
+            x = self.uae_transform.check(x[0] if isinstance(x, (list, tuple)) else x, "data").to(self.device)
+            res = self.uae_transform.attack_pixels(x, index=torch.arange(start, start + x.shape[0]))
+            advs.append(res.adv.detach().cpu())
+            success.append(res.success.cpu())
+            start += x.shape[0]
+        adv, self.offline_success = torch.cat(advs), torch.cat(success)
+        return adv[self.offline_success] if only_successful else adv
