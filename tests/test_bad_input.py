@@ -2,20 +2,11 @@
 
 import pytest
 import torch
+from support import CountedCalls
 from torch import nn
 
 from uae_plugin import Classification, MinMaxAttack, Reconstruction
 from uae_plugin.models import ConvAutoencoder, DenseAutoencoder
-
-
-class _Counted(nn.Module):
-    def __init__(self, inner):
-        super().__init__()
-        self.inner, self.calls = inner, 0
-
-    def forward(self, x):
-        self.calls += 1
-        return self.inner(x)
 
 
 class _Shrinks(nn.Module):
@@ -46,7 +37,7 @@ CALL_CASES = [
 
 @pytest.mark.parametrize("case, x, error, message", CALL_CASES, ids=[c[0] for c in CALL_CASES])
 def test_bad_batch_is_refused_before_the_model_runs(case, x, error, message):
-    model = _Counted(ConvAutoencoder())
+    model = CountedCalls(ConvAutoencoder())
     attack = MinMaxAttack(Reconstruction(model), similarity="conv", steps=2, seed=0)
     with pytest.raises(error, match=message):
         attack(x)

@@ -1,13 +1,11 @@
 import torch
+from support import correctly_classified
 
 from uae_plugin import Classification, MinMaxAttack, UnsupervisedPGD, mutual_information
 
 
 def _correct(classifier, mnist, n=64):
-    x, y = mnist["x_test"][:n], mnist["y_test"][:n]
-    with torch.no_grad():
-        keep = classifier(x).argmax(1) == y
-    return x[keep], y[keep]
+    return correctly_classified(classifier, mnist, n)
 
 
 def test_supervised_attack_flips_labels_of_a_trained_classifier(classifier, mnist):

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torchattacks
+from support import CountedCalls, correctly_classified
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchattacks.attack import Attack
@@ -27,16 +28,6 @@ class _ExpectsNormalised(nn.Module):
         return (self.autoencoder(z * STD + MEAN) - MEAN) / STD
 
 
-class _Counted(nn.Module):
-    def __init__(self, inner):
-        super().__init__()
-        self.inner, self.calls = inner, 0
-
-    def forward(self, x):
-        self.calls += 1
-        return self.inner(x)
-
-
 def _moded_autoencoder():
     """A fresh autoencoder with batch norm and dropout in front, and a record of each module's mode per call."""
     torch.manual_seed(0)
@@ -47,10 +38,7 @@ def _moded_autoencoder():
 
 
 def _correct(classifier, mnist, n=16):
-    x, y = mnist["x_test"][:n], mnist["y_test"][:n]
-    with torch.no_grad():
-        keep = classifier(x).argmax(1) == y
-    return x[keep], y[keep]
+    return correctly_classified(classifier, mnist, n)
 
 
 def _predict(classifier, x):
@@ -300,7 +288,7 @@ BAD = [
 
 @pytest.mark.parametrize("case, cls, kwargs, error, message", BAD, ids=[c[0] for c in BAD])
 def test_bad_arguments_are_refused_before_the_model_runs(case, cls, kwargs, error, message):
-    model = _Counted(ConvAutoencoder())
+    model = CountedCalls(ConvAutoencoder())
     with pytest.raises(error, match=message):
         cls(model, **kwargs)
     assert model.calls == 0

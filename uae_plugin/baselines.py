@@ -60,16 +60,7 @@ class BinarySearchPenalty:
             upper = torch.where(res.success, torch.minimum(upper, c), upper)
             lower = torch.where(res.success, lower, torch.maximum(lower, c))
             c = torch.where(torch.isinf(upper), c * 10, (lower + upper) / 2)
-        return AttackResult(
-            adv=best.adv,
-            success=best.success,
-            mi=best.mi,
-            gap=best.gap,
-            c=c,
-            mi_history=torch.cat(mi_hist),
-            gap_history=torch.cat(gap_hist),
-            model_evaluations=evaluations,
-        )
+        return best.result(c, torch.cat(mi_hist), torch.cat(gap_hist), evaluations)
 
 
 class UnsupervisedPGD:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .result import AttackResult
+
 
 class KeepBest:
     """Tracks, per sample, the best iterate seen so far, with no host sync.
@@ -43,3 +45,18 @@ class KeepBest:
         self.score = torch.where(take, score, self.score)
         self.gap = torch.where(take, gap.detach(), self.gap)
         self.mi = torch.where(take, mi.detach(), self.mi)
+
+    def result(
+        self, c: torch.Tensor, mi_history: torch.Tensor, gap_history: torch.Tensor, model_evaluations: int
+    ) -> AttackResult:
+        """The kept iterates as an :class:`AttackResult` (``adv`` in the dtype of the ``x`` given at construction)."""
+        return AttackResult(
+            adv=self.adv,
+            success=self.success,
+            mi=self.mi,
+            gap=self.gap,
+            c=c,
+            mi_history=mi_history,
+            gap_history=gap_history,
+            model_evaluations=model_evaluations,
+        )

@@ -205,16 +205,8 @@ class MinMaxAttack:
                 moved_pairs = pairs((x32 + delta).to(x.dtype))
             mine.fit(clean_pairs, moved_pairs, s.mine_steps, step=t)
 
-        return AttackResult(
-            adv=best.adv.to(x.dtype),
-            success=best.success,
-            mi=best.mi,
-            gap=best.gap,
-            c=c,
-            mi_history=torch.stack(mi_hist),
-            gap_history=torch.stack(gap_hist),
-            model_evaluations=crit.evaluations - evaluations_before,
-        )
+        evaluations = crit.evaluations - evaluations_before
+        return best.result(c, torch.stack(mi_hist), torch.stack(gap_hist), evaluations)
 
     def _pairs(self, seed: int):
         """The pair source for ``seed``; the last one is cached (its projection matrix is costly)."""
