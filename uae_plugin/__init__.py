@@ -7,6 +7,7 @@ MinMax algorithm with no labels (Hsu et al., AAAI 2022).
 
 from .baselines import BinarySearchPenalty, UnsupervisedPGD, matched_gaussian_noise
 from .criteria import Classification, Contrastive, Criterion, Evaluation, Reconstruction
+from .generation import generate_dataset, load_generated
 from .measure import mutual_information
 from .minmax import MinMaxAttack
 from .result import AttackResult
@@ -29,6 +30,8 @@ __all__ = [
     "Reconstruction",
     "UnsupervisedPGD",
     "__version__",
+    "generate_dataset",
+    "load_generated",
     "matched_gaussian_noise",
     "mutual_information",
 ]

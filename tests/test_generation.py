@@ -1,0 +1,72 @@
+import json
+
+import pytest
+import torch
+
+from uae_plugin import MinMaxAttack, Reconstruction
+from uae_plugin.generation import MANIFEST, generate_dataset, load_generated
+
+
+def _attack(model, seed=0):
+    return MinMaxAttack(Reconstruction(model), steps=4, mine_steps=2, seed=seed)
+
+
+def test_chunked_generation_equals_one_run_with_global_indices(conv_ae, digits, tmp_path):
+    x = digits[:20]
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
+    got = load_generated(tmp_path)
+    whole = _attack(conv_ae)(x, index=torch.arange(20))
+    assert torch.equal(got["index"], torch.arange(20))
+    assert torch.allclose(got["adv"], whole.adv, atol=1e-4)
+    assert torch.equal(got["success"], whole.success)
+    assert len(list(tmp_path.glob("chunk-*.pt"))) == 3
+
+
+def test_rerun_generates_only_missing_chunks(conv_ae, digits, tmp_path):
+    x = digits[:20]
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
+    first = load_generated(tmp_path)
+    kept = (tmp_path / "chunk-00000.pt").stat().st_mtime_ns
+    (tmp_path / "chunk-00001.pt").unlink()
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
+    assert (tmp_path / "chunk-00000.pt").stat().st_mtime_ns == kept
+    again = load_generated(tmp_path)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_corrupted_chunk_is_detected_named_and_regenerated(conv_ae, digits, tmp_path):
+    x = digits[:16]
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
+    first = load_generated(tmp_path)
+    path = tmp_path / "chunk-00001.pt"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="missing or corrupted"):
+        load_generated(tmp_path)
+    with pytest.warns(UserWarning, match="chunk-00001.pt"):
+        generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
+    again = load_generated(tmp_path)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_a_different_run_in_the_same_folder_is_refused(conv_ae, digits, tmp_path):
+    generate_dataset(_attack(conv_ae), digits[:8], tmp_path, chunk_size=8, progress=False)
+    before = (tmp_path / MANIFEST).read_text()
+    with pytest.raises(ValueError, match="different run"):
+        generate_dataset(_attack(conv_ae, seed=1), digits[:8], tmp_path, chunk_size=8, progress=False)
+    assert (tmp_path / MANIFEST).read_text() == before
+
+
+def test_generation_needs_a_seed(conv_ae, digits, tmp_path):
+    with pytest.raises(ValueError, match="seed must be an int"):
+        generate_dataset(MinMaxAttack(Reconstruction(conv_ae), steps=2), digits[:4], tmp_path, progress=False)
+
+
+def test_output_loads_with_weights_only_and_the_manifest_is_json(conv_ae, digits, tmp_path):
+    generate_dataset(_attack(conv_ae), digits[:4], tmp_path, chunk_size=4, progress=False)
+    record = torch.load(tmp_path / "chunk-00000.pt", weights_only=True)
+    assert set(record) == {"adv", "success", "mi", "gap", "index"}
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    assert manifest["chunks"]["0"]["rows"] == [0, 4]
+    assert not list(tmp_path.glob(".*.tmp"))
