@@ -133,3 +133,34 @@ def reconstruction_error(model: nn.Module, x: torch.Tensor, batch_size: int = 51
         for i in range(0, x.shape[0], batch_size)
     )
     return total / x.numel()
+
+
+class SparseAutoencoder(DenseAutoencoder):
+    """Sparse autoencoder ``d -> hidden -> d``: a :class:`DenseAutoencoder` trained with an L1 penalty on its code.
+
+    Training loss: ``mean_pixels (x - g(x))^2 + l1 * mean_{b,j} |h_j(x_b)|``, with ``h(x): [B, hidden]``
+    the ReLU code. ``forward`` is the plain reconstruction, so attacks see an ordinary autoencoder;
+    the training loop adds :meth:`code_penalty` of :meth:`encode`.
+
+    Example:
+        >>> ae = SparseAutoencoder(l1=1e-2); h = ae.encode(x); recon = ae.decode(h, x.shape)
+        >>> loss = F.mse_loss(recon, x) + ae.code_penalty(h)
+    """
+
+    def __init__(self, features: int = 784, hidden: int = 128, l1: float = 1e-2) -> None:
+        super().__init__(features, hidden)
+        if not l1 >= 0:
+            raise ValueError(f"l1 must be >= 0, got {l1!r}")
+        self.l1 = float(l1)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code ``h(x): [B, hidden]`` (non-negative)."""
+        return self.encoder(x)
+
+    def decode(self, code: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+        """``g`` from the code, reshaped to ``shape`` (the input's)."""
+        return self.decoder(code).reshape(shape)
+
+    def code_penalty(self, code: torch.Tensor) -> torch.Tensor:
+        """``l1 * mean |h|`` over the batch and code units: a scalar."""
+        return self.l1 * code.abs().mean()

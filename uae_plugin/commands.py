@@ -1,0 +1,106 @@
+"""What each ``uae`` subcommand does, given its parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+from .criteria import Contrastive, Reconstruction
+from .data import mnist_split
+from .generation import generate_dataset, load_generated
+from .loading import load_data, load_model
+from .minmax import MinMaxAttack
+from .validation import check_count, check_images
+
+
+def _writable_folder(path: str) -> Path:
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--out {folder} exists and is not a folder")
+    parent = folder if folder.exists() else next((p for p in folder.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise NotADirectoryError(f"--out {folder} cannot be created: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"--out {folder} is not writable; choose a folder you can write to")
+    return folder
+
+
+def generate(args: argparse.Namespace) -> None:
+    """``uae generate``: UAEs for a data set, chunked and resumable (see :func:`generate_dataset`)."""
+    check_count(args.chunk_size, "--chunk-size")
+    if args.limit is not None:
+        check_count(args.limit, "--limit")
+    out = _writable_folder(args.out)
+    model = load_model(args.model, args.model_class)
+    x = load_data(args.data, args.split)
+    x = x[: args.limit] if args.limit is not None else x
+    check_images(x, "--data")
+    criterion = Contrastive(model) if args.task == "contrastive" else Reconstruction(model)
+    attack = MinMaxAttack(
+        criterion,
+        eps=args.eps,
+        steps=args.steps,
+        mine_steps=args.mine_steps,
+        similarity=args.similarity,
+        seed=args.seed,
+        preset=args.preset,
+    )
+    with torch.no_grad():  # the first clean pass checks the model fits the data before any chunk is written
+        try:
+            criterion.prepare(x[:1], None, args.seed)
+        except RuntimeError as err:
+            raise ValueError(f"the model cannot run on --data of shape {tuple(x.shape[1:])}: {err}") from err
+    generate_dataset(attack, x, out, chunk_size=args.chunk_size, progress=not args.no_progress)
+    res = load_generated(out)
+    print(
+        f"{res['adv'].shape[0]} UAEs in {out}: success rate {res['success'].float().mean():.1%}, "
+        f"mean MI {res['mi'].mean():.3f}, mean gap {res['gap'].mean():.3f}"
+    )
+
+
+def demo(args: argparse.Namespace) -> None:
+    """``uae demo``: the data-reconstruction experiment on the embedded digits, with a report folder."""
+    from .experiment import DEFAULT, QUICK, run_experiment
+    from .report import format_table
+
+    out = _writable_folder(args.out)
+    metrics = run_experiment(QUICK if args.quick else DEFAULT, out_dir=out, progress=not args.no_progress)
+    print(format_table(metrics))
+    print(f"\nreport: {out / 'metrics.json'}, {out / 'uae_grid.png'}, {out / 'test_error.png'}")
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """``uae evaluate``: pre-train an autoencoder on the built-in training split, then continue training it
+    for the same number of steps on train alone and on train plus the generated UAEs (input x', target the
+    clean x of its index); print and optionally save both test errors."""
+    import copy
+    import json
+
+    from .experiment import DEFAULT, build_model, train_steps
+    from .models import reconstruction_error
+
+    uaes = load_generated(args.uaes)
+    data = mnist_split()
+    x_train, index = data["x_train"], uaes["index"]
+    if uaes["adv"].shape[1:] != x_train.shape[1:] or int(index.max()) >= x_train.shape[0]:
+        raise ValueError(f"{args.uaes} was not generated from 'uae generate --data mnist --split train'")
+    cfg = DEFAULT
+    base = build_model(args.model_kind, cfg, args.seed)
+    train_steps(base, x_train, x_train, cfg.pretrain_steps, cfg.batch_size, cfg.lr, args.seed)
+    result: dict[str, float | int | str] = {"model": args.model_kind, "uaes": int(index.numel())}
+    inputs = torch.cat([x_train, uaes["adv"]])
+    targets = torch.cat([x_train, x_train[index]])
+    for name, (xs, ys) in {"none": (x_train, x_train), "uae": (inputs, targets)}.items():
+        model = copy.deepcopy(base)
+        train_steps(model, xs, ys, cfg.retrain_steps, cfg.batch_size, cfg.lr, args.seed + 1)
+        result[f"test_mse_{name}"] = reconstruction_error(model, data["x_test"])
+    result["change_vs_none_pct"] = 100 * (result["test_mse_uae"] / result["test_mse_none"] - 1)
+    for key, value in result.items():
+        print(f"{key}: {value:.5f}" if isinstance(value, float) else f"{key}: {value}")
+    if args.out is not None:
+        out = _writable_folder(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(result, indent=1))
