@@ -19,6 +19,11 @@ def uae(*args, cwd=None):
     )
 
 
+def generate_conv(model_file, out, *extra):
+    """``uae generate`` of a ``conv`` state dict into ``out``, without a progress bar."""
+    return uae("generate", "--model", model_file, "--model-class", "conv", "--out", out, "--no-progress", *extra)
+
+
 @pytest.fixture(scope="module")
 def state_dict_file(conv_ae, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "conv_ae.pt"
@@ -35,23 +40,8 @@ def test_help_explains_every_command():
 
 
 def test_generate_from_a_state_dict_writes_a_loadable_uae_set(state_dict_file, tmp_path):
-    out = uae(
-        "generate",
-        "--model",
-        state_dict_file,
-        "--model-class",
-        "conv",
-        "--limit",
-        24,
-        "--chunk-size",
-        10,
-        "--steps",
-        4,
-        "--mine-steps",
-        2,
-        "--out",
-        tmp_path / "u",
-        "--no-progress",
+    out = generate_conv(
+        state_dict_file, tmp_path / "u", "--limit", 24, "--chunk-size", 10, "--steps", 4, "--mine-steps", 2
     )
     assert out.returncode == 0, out.stderr
     assert "success rate" in out.stdout
@@ -65,33 +55,13 @@ def test_generate_from_torchscript_equals_the_state_dict_run(conv_ae, state_dict
     torch.jit.script(conv_ae).save(str(scripted))
     common = ("--limit", 8, "--steps", 3, "--mine-steps", 1, "--no-progress")
     assert uae("generate", "--model", scripted, "--out", tmp_path / "a", *common).returncode == 0
-    assert (
-        uae(
-            "generate", "--model", state_dict_file, "--model-class", "conv", "--out", tmp_path / "b", *common
-        ).returncode
-        == 0
-    )
+    assert generate_conv(state_dict_file, tmp_path / "b", *common).returncode == 0
     assert torch.allclose(load_generated(tmp_path / "a")["adv"], load_generated(tmp_path / "b")["adv"], atol=1e-4)
 
 
 def test_generate_reads_npz_data(state_dict_file, digits, tmp_path):
     np.savez(tmp_path / "d.npz", x=(digits[:6].numpy() * 255).astype(np.uint8))
-    out = uae(
-        "generate",
-        "--model",
-        state_dict_file,
-        "--model-class",
-        "conv",
-        "--data",
-        tmp_path / "d.npz",
-        "--steps",
-        2,
-        "--mine-steps",
-        1,
-        "--out",
-        tmp_path / "u",
-        "--no-progress",
-    )
+    out = generate_conv(state_dict_file, tmp_path / "u", "--data", tmp_path / "d.npz", "--steps", 2, "--mine-steps", 1)
     assert out.returncode == 0, out.stderr
     assert load_generated(tmp_path / "u")["adv"].shape == (6, 1, 28, 28)
 
@@ -171,22 +141,7 @@ def test_demo_quick_writes_the_report_and_prints_the_table(tmp_path):
 
 
 def test_evaluate_compares_retraining_with_and_without_generated_uaes(state_dict_file, tmp_path):
-    made = uae(
-        "generate",
-        "--model",
-        state_dict_file,
-        "--model-class",
-        "conv",
-        "--limit",
-        16,
-        "--steps",
-        3,
-        "--mine-steps",
-        1,
-        "--out",
-        tmp_path / "u",
-        "--no-progress",
-    )
+    made = generate_conv(state_dict_file, tmp_path / "u", "--limit", 16, "--steps", 3, "--mine-steps", 1)
     assert made.returncode == 0, made.stderr
     out = uae("evaluate", "--uaes", tmp_path / "u", "--model-kind", "dense", "--out", tmp_path / "m")
     assert out.returncode == 0, out.stderr
