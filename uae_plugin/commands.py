@@ -76,10 +76,9 @@ def evaluate(args: argparse.Namespace) -> None:
     """``uae evaluate``: pre-train an autoencoder on the built-in training split, then continue training it
     for the same number of steps on train alone and on train plus the generated UAEs (input x', target the
     clean x of its index); print and optionally save both test errors."""
-    import copy
     import json
 
-    from .experiment import DEFAULT, build_model, train_steps
+    from .experiment import DEFAULT, build_model, continue_training, train_steps
     from .models import reconstruction_error
 
     uaes = load_generated(args.uaes)
@@ -94,8 +93,7 @@ def evaluate(args: argparse.Namespace) -> None:
     inputs = torch.cat([x_train, uaes["adv"]])
     targets = torch.cat([x_train, x_train[index]])
     for name, (xs, ys) in {"none": (x_train, x_train), "uae": (inputs, targets)}.items():
-        model = copy.deepcopy(base)
-        train_steps(model, xs, ys, cfg.retrain_steps, cfg.batch_size, cfg.lr, args.seed + 1)
+        model, _ = continue_training(base, xs, ys, cfg, args.seed + 1)
         result[f"test_mse_{name}"] = reconstruction_error(model, data["x_test"])
     result["change_vs_none_pct"] = 100 * (result["test_mse_uae"] / result["test_mse_none"] - 1)
     for key, value in result.items():

@@ -151,6 +151,16 @@ def train_steps(
     return taken
 
 
+def continue_training(
+    base: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, config: ExperimentConfig, seed: int
+) -> tuple[nn.Module, int]:
+    """A copy of the pre-trained ``base`` trained ``config.retrain_steps`` more steps on ``(inputs, targets)``:
+    the equal budget every method gets. Returns the copy and the steps taken."""
+    model = copy.deepcopy(base)
+    steps = train_steps(model, inputs, targets, config.retrain_steps, config.batch_size, config.lr, seed)
+    return model, steps
+
+
 def _uaes(model: nn.Module, x: torch.Tensor, config: ExperimentConfig, seed: int, folder: Path | None) -> dict:
     attack = MinMaxAttack(
         Reconstruction(model),
@@ -206,12 +216,11 @@ def run_model_seed(name: str, data: dict, config: ExperimentConfig, seed: int, o
     record["methods"] = {}
     for method in config.methods:
         t0 = time.perf_counter()
-        model = copy.deepcopy(base)
         inputs, targets = x, x
         if method != "none":
             inputs = torch.cat([x, aug[method]])
             targets = torch.cat([x, src if config.target == "clean" else aug[method]])
-        steps = train_steps(model, inputs, targets, config.retrain_steps, config.batch_size, config.lr, seed)
+        model, steps = continue_training(base, inputs, targets, config, seed)
         record["methods"][method] = {
             "test_mse": reconstruction_error(model, x_test),
             "train_mse": reconstruction_error(model, x),
