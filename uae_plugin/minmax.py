@@ -182,13 +182,14 @@ class MinMaxAttack:
         best = KeepBest(x, crit.maximize_mi)
         mi_hist, gap_hist = [], []
 
+        x_adv = (x32 + delta).to(x.dtype)
+        moved_pairs = pairs(x_adv)  # pairs of x + delta_{t-1}: fit theta_{t-1}, then scored with it at step t
         steps = range(1, s.steps + 2)
         for t in tqdm(steps, desc="MinMax", leave=False, disable=not self.progress):
             last = t == s.steps + 1
-            x_adv = (x32 + delta).to(x.dtype)
             with torch.set_grad_enabled(not last):
                 ev = crit.evaluate(x_adv, state)
-                mi = mine.bound(clean_pairs, pairs(x_adv), step=t)
+                mi = mine.bound(clean_pairs, moved_pairs, step=t)
             if t > 1:  # x_adv is iterate t-1, scored with theta_{t-1}
                 best.update(x_adv, ev.success, ev.gap, mi)
                 mi_hist.append(mi.detach())
@@ -201,8 +202,9 @@ class MinMaxAttack:
             objective = (c * torch.relu(ev.gap) + mi_sign * mi).sum()
             (grad,) = torch.autograd.grad(objective, delta)
             self._descend(x32, delta, grad, delta_opt)
-            with torch.no_grad():
-                moved_pairs = pairs((x32 + delta).to(x.dtype))
+            with torch.set_grad_enabled(t < s.steps):  # one projection serves the fit and the next step
+                x_adv = (x32 + delta).to(x.dtype)
+                moved_pairs = pairs(x_adv)
             mine.fit(clean_pairs, moved_pairs, s.mine_steps, step=t)
 
         evaluations = crit.evaluations - evaluations_before

@@ -38,20 +38,24 @@ class ProjectionPairs:
         self._cache: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def matrix(self, d: int, device: torch.device) -> torch.Tensor:
-        """The projection ``[d, N*k]`` (transposed for ``x @ P``), cached per size and device."""
+        """The centred projection ``[d, N*k]`` (transposed for ``x @ P``), cached per size and device.
+
+        Each group of k columns has its mean column subtracted, so ``x @ P`` comes out with
+        ``mean(p) = 0`` per row: the centring is folded into the matrix (mean is linear).
+        """
         key = (d, device)
         if key not in self._cache:
             gen = torch.Generator().manual_seed(self.seed)
-            p = torch.randn(d, self.n_pairs * self.dim, generator=gen) / self.dim**0.5
-            self._cache[key] = p.to(device)
+            p = torch.randn(d, self.n_pairs, self.dim, generator=gen) / self.dim**0.5
+            p = p - p.mean(dim=2, keepdim=True)
+            self._cache[key] = p.reshape(d, self.n_pairs * self.dim).to(device)
         return self._cache[key]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1).float()
-        p = (flat @ self.matrix(flat.shape[1], x.device)).reshape(-1, self.n_pairs, self.dim)
-        mean = p.mean(dim=2, keepdim=True)
-        std = p.std(dim=2, keepdim=True)
-        return (p - mean) / (std + 1e-6)
+        centred = (flat @ self.matrix(flat.shape[1], x.device)).reshape(-1, self.n_pairs, self.dim)
+        std = torch.linalg.vector_norm(centred, dim=2, keepdim=True) / (self.dim - 1) ** 0.5
+        return centred / (std + 1e-6)
 
 
 class ConvPairs:
