@@ -20,7 +20,7 @@ def _attack_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("attack")
     g.add_argument("--eps", type=float, default=1.0, help="L-inf bound on the perturbation (default 1.0)")
     g.add_argument("--steps", type=int, default=None, help="MinMax iterations T (default: the preset's, 40)")
-    g.add_argument("--mine-steps", type=int, default=None, help="inner MINE steps K (default: the preset's, 5)")
+    g.add_argument("--mine-steps", type=int, default=None, help="inner MINE steps K (default: the preset's, 2)")
     g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="MINE pairs")
     g.add_argument("--preset", choices=("default", "reference"), default="default", help="attack settings")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")

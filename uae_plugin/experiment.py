@@ -62,7 +62,7 @@ class ExperimentConfig:
 
     n_train/n_test: digits of the fixed split ``mnist_split(seed=data_seed)``; n_augment: training
     digits that get an augmentation (None: all). uae_*: ``MinMaxAttack`` steps T, L-inf eps,
-    ``init_scale`` of delta_0 and MINE steps K. pgd_*: ``UnsupervisedPGD`` eps and steps.
+    ``init_scale`` of delta_0 and MINE steps K (None: the attack's default). pgd_*: ``UnsupervisedPGD`` eps and steps.
     target: "self" (x' -> x', default: an augmentation appended to the training set reconstructs
     itself, the regime where UAEs helped) or "clean" (x' -> x). sparse_l1: the code penalty weight.
     """
@@ -83,7 +83,7 @@ class ExperimentConfig:
     uae_steps: int = 80
     uae_eps: float = 1.0
     uae_init_scale: float | None = 0.5
-    uae_mine_steps: int = 5
+    uae_mine_steps: int | None = None
     target: str = "self"
     sparse_l1: float = 1e-2  # 36% of code units active on test digits (1e-3: 66%, 0: 77%)
     n_images: int = 8

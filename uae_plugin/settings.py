@@ -28,7 +28,7 @@ class MinMaxSettings:
     """
 
     steps: int = 40
-    mine_steps: int = 5
+    mine_steps: int = 2
     mine_lr: float = 1e-3
     step_size: float = 0.05
     delta_optimizer: str = "adam"
@@ -36,7 +36,7 @@ class MinMaxSettings:
     c0: float = 1e-3
     gamma_power: float = 0.25
     n_pairs: int = 64
-    pair_dim: int = 32
+    pair_dim: int = 16
     hidden: int = 64
     out: int = 10
     conv_filters: int = 0
