@@ -19,14 +19,13 @@ and the three ratios the performance goals are stated in. Then the peak RSS of `
 from __future__ import annotations
 
 import argparse
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import timm
 import torch
 import torch.nn.functional as F
-from generate_memory import peak_rss_mib
+from generate_memory import print_memory_table
 from pgd_floor import best_time, time_pgd
 from throughput_plot import plot_sweeps
 
@@ -159,11 +158,8 @@ def main() -> None:
     for case in cases:
         print_case(case, measure(case, 1 if q else args.repeats))
 
-    print("\n### Peak RSS of `uae generate` (default settings, conv AE)\n\n| digits | peak RSS (MiB) |\n|---|---|")
-    mnist = data["x_train"] if q else torch.cat((data["x_train"], data["x_test"]))
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in (20, 40) if q else (1000, 5000):
-            print(f"| {n} | {peak_rss_mib(mnist[:n], Path(tmp), 2 if q else None):.0f} |", flush=True)
+    print("\n### Memory of `uae generate` (default settings, conv AE, memory-mapped .pt input)\n")
+    print_memory_table(data["x_train"], (20, 40) if q else (1000, 5000, 20000), 2 if q else None)
 
     batches = (1, 4) if q else (1, 4, 16, 64, 256)
     mine = (0, 1) if q else (0, 1, 2, 5, 10, 20)

@@ -76,14 +76,16 @@ class StatisticsNetworks(nn.Module):
                 flat = self.conv_filters * (h - 1) * (w - 1)
             else:
                 flat = math.prod(element_shape)
-            self.register_parameter(f"w1_{side}", nn.Parameter(draw((flat, hidden), flat, hidden)))
-            self.register_parameter(f"c1_{side}", nn.Parameter(draw.zeros((1, hidden))))
-            self.register_parameter(f"w2_{side}", nn.Parameter(draw((hidden, out), hidden, out)))
-            self.register_parameter(f"c2_{side}", nn.Parameter(draw.zeros((1, out))))
-        self.w3 = nn.Parameter(draw((out, 1), out, 1))
+            # Weights are stored transposed, [B, fan_out, fan_in]: features run along the last axis as
+            # [B, width, N], the layout in which CPU batched matmuls with narrow outputs are fastest.
+            self.register_parameter(f"w1_{side}", nn.Parameter(_transposed(draw((flat, hidden), flat, hidden))))
+            self.register_parameter(f"c1_{side}", nn.Parameter(draw.zeros((hidden, 1))))
+            self.register_parameter(f"w2_{side}", nn.Parameter(_transposed(draw((hidden, out), hidden, out))))
+            self.register_parameter(f"c2_{side}", nn.Parameter(draw.zeros((out, 1))))
+        self.w3 = nn.Parameter(_transposed(draw((out, 1), out, 1)))
 
     def branch(self, u: torch.Tensor, side: str) -> torch.Tensor:
-        """One branch on pairs ``u: [B, N, *element]``; returns ``[B, N, out]``."""
+        """One branch on pairs ``u: [B, N, *element]``; returns ``h(u)`` as ``[B, out, N]``."""
         b, n = u.shape[:2]
         u = u.float()
         if self.conv_filters:
@@ -95,25 +97,30 @@ class StatisticsNetworks(nn.Module):
             u = maps.reshape(n, b, -1).transpose(0, 1)
         else:
             u = u.reshape(b, n, -1)
-        hidden = torch.baddbmm(getattr(self, f"c1_{side}"), u, getattr(self, f"w1_{side}"))
+        hidden = torch.baddbmm(getattr(self, f"c1_{side}"), getattr(self, f"w1_{side}"), u.transpose(1, 2))
         if self.hidden_activation:
             hidden = torch.relu(hidden)
-        return torch.baddbmm(getattr(self, f"c2_{side}"), hidden, getattr(self, f"w2_{side}"))
+        return torch.baddbmm(getattr(self, f"c2_{side}"), getattr(self, f"w2_{side}"), hidden)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Statistics on joint pairs ``(a_i, b_i)`` and shuffled pairs ``(a_i, b_perm(i))``.
 
         a, b: [B, N, *element]; perm: [B, N] int64. Returns two [B, N] tensors.
         """
-        ha, hb = self.branch(a, "a"), self.branch(b, "b")
-        hb_shuffled = torch.gather(hb, 1, perm[:, :, None].expand_as(hb))
-        both = torch.relu(torch.cat((ha + hb, ha + hb_shuffled), dim=1))  # one matmul for both sets
-        joint, marginal = torch.bmm(both, self.w3).squeeze(-1).split(a.shape[1], dim=1)
+        ha, hb = self.branch(a, "a"), self.branch(b, "b")  # [B, out, N]
+        hb_shuffled = torch.gather(hb, 2, perm[:, None, :].expand_as(hb))
+        both = torch.relu(torch.cat((ha + hb, ha + hb_shuffled), dim=2))  # one matmul for both sets
+        joint, marginal = torch.bmm(self.w3, both).squeeze(1).split(a.shape[1], dim=1)
         return joint, marginal
 
     def bound(self, a: torch.Tensor, b: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
         """DV estimate ``I_b`` per sample, ``[B]`` float32 (see :func:`dv_bound`)."""
         return dv_bound(*self(a, b, perm))
+
+
+def _transposed(weight: torch.Tensor) -> torch.Tensor:
+    """``[B, fan_in, fan_out] -> [B, fan_out, fan_in]``, contiguous."""
+    return weight.transpose(1, 2).contiguous()
 
 
 class _GlorotDraw:
