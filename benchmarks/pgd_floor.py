@@ -26,6 +26,9 @@ class TaskLossLogits(nn.Module):
         self.model = criterion.model  # a submodule, so torchattacks finds its device and mode
         self.criterion = criterion
         self.state = criterion.prepare(x, None, seed)
+        # torchattacks puts the model back into the wrapper's mode after an attack: mirror the user's
+        # model, or a wrapper left in train mode would switch an eval-mode encoder's batch norm to train.
+        self.train(criterion.model.training)
 
     def forward(self, x_adv: torch.Tensor) -> torch.Tensor:
         loss = self.criterion.task_loss(x_adv, self.state)
