@@ -56,8 +56,9 @@ class RandomUAE(IntensityAugmentationBase2D):
       ``requires_grad`` flags restored after. Works inside ``torch.no_grad()``; raises ``RuntimeError``
       under ``torch.inference_mode()`` (autograd is needed).
     - Following kornia's convention for unit-range intensity ops, attacked rows are clamped into [0, 1]
-      before the attack, so it composes after range-independent noise. Attacked rows carry no gradient
-      to the input; skipped rows pass through with an identity gradient.
+      before the attack, so it composes after range-independent noise; NaN or Inf raise ``ValueError``,
+      integer images ``TypeError``. Attacked rows carry no gradient to the input; skipped rows pass
+      through with an identity gradient.
     - ``last_result`` (:class:`uae_plugin.AttackResult` of the attacked rows, or ``None``) and
       ``last_rows`` (``[B]`` bool) describe the last call. Static options live in ``flags`` and the repr;
       to change them build a new ``RandomUAE``.
@@ -139,6 +140,17 @@ class RandomUAE(IntensityAugmentationBase2D):
         gate = torch.atleast_1d(params["batch_prob"] > 0.5).to(input.device)
         return gate.expand(batch) if gate.numel() == 1 else gate
 
+    def transform_tensor(
+        self, input: torch.Tensor, *, shape: torch.Tensor | None = None, match_channel: bool = True
+    ) -> torch.Tensor:
+        """kornia's input standardisation, after a check that names the fix for integer images."""
+        if torch.is_tensor(input) and not input.is_floating_point():
+            raise TypeError(
+                f"RandomUAE needs float images in [0, 1], got dtype {input.dtype}; "
+                "convert with x.float() / 255 for 8-bit images"
+            )
+        return super().transform_tensor(input, shape=shape, match_channel=match_channel)
+
     def apply_transform(
         self,
         input: torch.Tensor,
@@ -156,8 +168,11 @@ class RandomUAE(IntensityAugmentationBase2D):
         self.last_rows, self.last_result = rows, None
         if not bool(rows.any()):
             return input
+        x = input[rows].detach()
+        if not bool(torch.isfinite(x).all()):  # clamping below would hide broken data
+            raise ValueError("RandomUAE input contains NaN or Inf; clean the data before augmenting")
         reference = next(self.model.parameters(), input)
-        x = input[rows].detach().to(reference.device, reference.dtype).clamp(0.0, 1.0)
+        x = x.to(reference.device, reference.dtype).clamp(0.0, 1.0)
         index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if self.same_on_batch else None
         seed = params["seed"] if "seed" in params else self.generate_parameters(tuple(input.shape))["seed"]
         self.last_result = self._attack(x, index=index, seed=int(seed.reshape(-1)[0]))

@@ -25,7 +25,8 @@ class UAETransform:
 
     ``v: [B, C, H, W]``, normalised with per-channel ``mean``/``std`` (e.g. ``**IMAGENET_NORMALIZE``; None: 0, 1)
     -> ``v'`` normalised, detached, with ``x' = v' * std + mean`` in [0, 1] and ``|x' - clip(v * std + mean, 0, 1)|
-    <= eps``; un-normalised pixels within ``PIXEL_TOLERANCE`` of [0, 1] are clamped, further out raise ValueError.
+    <= eps``; un-normalised pixels within ``PIXEL_TOLERANCE`` of [0, 1] are clamped, further out (or NaN/Inf) raise
+    ValueError.
     The attack borrows ``encoder`` (eval, frozen, restored after) and never calls a training loss: no memory bank or
     all-gather moves. Other arguments as for ``MinMaxAttack`` (steps: the authors' SimCLR T = 20) and ``Contrastive``
     (its default kornia views; ``normalize`` is the torchvision ``Normalize`` that ends lightly's ``SimCLRTransform``).
@@ -55,19 +56,28 @@ class UAETransform:
             raise ValueError(f"mean and std must be finite per-channel values, std > 0, got {mean!r}, {std!r}")
         self.normalize = Normalize(self.mean.flatten().tolist(), self.std.flatten().tolist())
         criterion = Contrastive(nn.Sequential(self.normalize, encoder), n_views, temperature)
+        criterion.model_name = type(encoder).__name__  # errors name the user's encoder, not the wrapper
         self.attack = MinMaxAttack(criterion, eps=eps, steps=steps, seed=seed, **settings)
         self.last_result: AttackResult | None = None
 
-    def check(self, t: Any, name: str = "views") -> torch.Tensor:  # a float tensor [B, C, H, W], C matching mean
+    def check(self, t: Any, name: str = "views") -> torch.Tensor:
+        """``t`` must be a non-empty float tensor ``[B, C, H, W]`` with C = len(mean) (or mean of length 1)."""
         if not torch.is_tensor(t) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a float tensor [B, C, H, W], got {getattr(t, 'dtype', type(t).__name__)}")
+            raise TypeError(
+                f"{name} must be a float tensor [B, C, H, W], got {getattr(t, 'dtype', type(t).__name__)}; "
+                "convert 8-bit images with x.float() / 255 (then normalise views)"
+            )
         if t.dim() != 4 or self.mean.shape[1] not in (1, t.shape[1]):
             raise ValueError(f"{name} must have shape [B, C, H, W], C = len(mean), got {tuple(t.shape)}")
+        if t.shape[0] == 0:
+            raise ValueError(f"{name} is an empty batch (shape {tuple(t.shape)}); pass at least one sample")
         return t
 
     def unnormalize(self, views: torch.Tensor) -> torch.Tensor:
         """``clip(v * std + mean, 0, 1)`` in float32; ValueError for NaN/Inf or beyond ``PIXEL_TOLERANCE``."""
         x = self.check(views).float() * self.std.to(views.device) + self.mean.to(views.device)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("views contain NaN or Inf after un-normalising with mean/std; clean the data first")
         if not (-PIXEL_TOLERANCE <= float(x.min()) and float(x.max()) <= 1 + PIXEL_TOLERANCE):  # also catches NaN
             raise ValueError(f"views un-normalised span [{float(x.min()):.3g}, {float(x.max()):.3g}], check mean/std")
         return x.clamp(0.0, 1.0)

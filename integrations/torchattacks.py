@@ -61,6 +61,7 @@ class _MinMaxAdapter(Attack):
         key = (self.model, *(getattr(self, name, None) for name in self._live))
         if key != self._key:
             criterion = self._criterion(_PixelModel(self, getattr(self, "task", None) == "reconstruction"))
+            criterion.model_name = type(self.model).__name__  # errors name the user's model, not the wrapper
             fields = {name: getattr(self, name) for name in self._fields}
             self._minmax = MinMaxAttack(criterion, model_training=self._model_training, **fields, **self._settings)
             self._key = key

@@ -70,3 +70,20 @@ def test_output_loads_with_weights_only_and_the_manifest_is_json(conv_ae, digits
     manifest = json.loads((tmp_path / MANIFEST).read_text())
     assert manifest["chunks"]["0"]["rows"] == [0, 4]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_stale_temporary_files_of_a_killed_run_are_deleted_on_the_next_run(conv_ae, digits, tmp_path):
+    x = digits[:8]
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=4, progress=False)
+    first = load_generated(tmp_path)
+    kept = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("chunk-*.pt")}
+    stale = [".chunk-00001.pt.k1ll3d.tmp", ".manifest.json.k1ll3d.tmp", ".manifest.rank-1.json.k1ll3d.tmp"]
+    for name in stale:  # what SIGKILL during _atomic_write leaves behind
+        (tmp_path / name).write_bytes(b'{"half": ')
+    (tmp_path / ".notes.tmp").write_text("not ours")
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=4, progress=False)
+    assert not [name for name in stale if (tmp_path / name).exists()]
+    assert (tmp_path / ".notes.tmp").read_text() == "not ours", "only this module's temporaries are removed"
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("chunk-*.pt")} == kept
+    again = load_generated(tmp_path)
+    assert all(torch.equal(first[k], again[k]) for k in first)

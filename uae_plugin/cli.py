@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="UAEs for a data set, streamed in resumable, checksummed chunks",
         description="Attack every sample of a data set and write chunk files plus manifest.json to --out. "
-        "Interrupted, the same command continues where it stopped. Reads nothing with unsafe unpickling.",
+        "Interrupted, the same command continues where it stopped. Reads nothing with unsafe unpickling. "
+        "Launched with 'torchrun --nproc_per_node=N -m uae_plugin.cli generate ...', chunk k is attacked by "
+        "process k % N and the result equals a one-process run.",
     )
     gen.add_argument("--model", required=True, help="TorchScript file, or a state dict with --model-class")
     gen.add_argument(
@@ -62,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="output folder (created; reused to resume)")
     gen.add_argument("--chunk-size", type=int, default=256, help="samples per chunk file (default 256)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.add_argument(
+        "--distributed",
+        action="store_true",
+        help="shard the chunks over the processes of a torchrun launch (automatic when torchrun starts several)",
+    )
     _attack_options(gen)
     gen.set_defaults(func=commands.generate)
 

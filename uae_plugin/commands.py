@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
 from .criteria import Contrastive, Reconstruction
 from .data import mnist_split
+from .distributed import Ranks, process_group, wants_distributed
 from .generation import generate_dataset, load_generated
 from .loading import load_data, load_model
 from .minmax import MinMaxAttack
@@ -29,7 +31,12 @@ def _writable_folder(path: str) -> Path:
 
 
 def generate(args: argparse.Namespace) -> None:
-    """``uae generate``: UAEs for a data set, chunked and resumable (see :func:`generate_dataset`)."""
+    """``uae generate``: UAEs for a data set, chunked and resumable (see :func:`generate_dataset`).
+
+    Under torchrun with several processes, or with ``--distributed``, every process loads the same model and
+    data, joins the process group and attacks its share of the chunks; only rank 0 prints the summary.
+    """
+    distributed = wants_distributed(args.distributed)
     check_count(args.chunk_size, "--chunk-size")
     if args.limit is not None:
         check_count(args.limit, "--limit")
@@ -50,15 +57,19 @@ def generate(args: argparse.Namespace) -> None:
     )
     with torch.no_grad():  # the first clean pass checks the model fits the data before any chunk is written
         try:
-            criterion.prepare(x[:1], None, args.seed)
+            criterion.prepare(x[:2], None, args.seed)  # two rows: a missing channel axis cannot pass as one image
         except RuntimeError as err:
             raise ValueError(f"the model cannot run on --data of shape {tuple(x.shape[1:])}: {err}") from err
-    generate_dataset(attack, x, out, chunk_size=args.chunk_size, progress=not args.no_progress)
-    res = load_generated(out)
-    print(
-        f"{res['adv'].shape[0]} UAEs in {out}: success rate {res['success'].float().mean():.1%}, "
-        f"mean MI {res['mi'].mean():.3f}, mean gap {res['gap'].mean():.3f}"
-    )
+    with process_group(x.device) if distributed else nullcontext(Ranks()) as ranks:
+        generate_dataset(
+            attack, x, out, chunk_size=args.chunk_size, progress=not args.no_progress, distributed=distributed
+        )
+    if ranks.leader:
+        res = load_generated(out)
+        print(
+            f"{res['adv'].shape[0]} UAEs in {out}: success rate {res['success'].float().mean():.1%}, "
+            f"mean MI {res['mi'].mean():.3f}, mean gap {res['gap'].mean():.3f}"
+        )
 
 
 def demo(args: argparse.Namespace) -> None:

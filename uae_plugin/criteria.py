@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .contrastive_views import ViewSampler
-from .validation import check_labels, check_model_output
+from .validation import check_labels, check_model_output, error_summary
 
 
 @dataclass
@@ -36,7 +36,11 @@ class Criterion:
     """Base class. Subclasses set ``maximize_mi`` and ``needs_labels``.
 
     ``prepare`` runs once per attack on the clean batch and returns the state
-    the other methods need; ``evaluations`` counts model rows evaluated.
+    the other methods need; ``evaluations`` counts model rows evaluated. A
+    ``RuntimeError`` of the model at the first call of ``prepare`` (the input
+    does not fit it, e.g. the wrong channel count) becomes a ``ValueError``
+    naming the input's shape and ``model_name`` (adapters set it to the user's
+    model class).
     """
 
     maximize_mi: bool = False
@@ -46,11 +50,25 @@ class Criterion:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
+        scripted = isinstance(model, torch.jit.ScriptModule)
+        self.model_name = model.original_name if scripted else type(model).__name__  # named in error messages
         self.evaluations = 0
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, first: bool = False) -> torch.Tensor:
+        """``model(x)``, checked to be one tensor; ``first``: the attack's first call, on the clean batch."""
         self.evaluations += x.shape[0]
-        return check_model_output(self.model(x), "model")
+        if not first:
+            return check_model_output(self.model(x), "model")
+        try:
+            out = self.model(x)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as err:
+            raise ValueError(
+                f"the model ({self.model_name}) cannot run on input of shape {tuple(x.shape)}: {error_summary(err)}; "
+                "pass data in the shape the model expects (channels, size)"
+            ) from err
+        return check_model_output(out, "model")
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> Any:
         raise NotImplementedError
@@ -76,7 +94,7 @@ class Reconstruction(Criterion):
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> dict:
         with torch.no_grad():
-            recon = self._forward(x)
+            recon = self._forward(x, first=True)
         if recon.shape != x.shape:
             raise ValueError(
                 f"Reconstruction: the autoencoder's output shape {tuple(recon.shape)} differs "
@@ -125,17 +143,17 @@ class Contrastive(Criterion):
         self.views = ViewSampler(n_views, augment)
         self.loss = NTXentLoss(temperature=temperature, memory_bank_size=0, gather_distributed=False)
 
-    def _contrastive_loss(self, x: torch.Tensor, params: Any) -> torch.Tensor:
+    def _contrastive_loss(self, x: torch.Tensor, params: Any, first: bool = False) -> torch.Tensor:
         view0, view1 = self.views.apply(x, params)
         n = self.views.n_views
-        z0 = self._forward(view0).reshape(x.shape[0], n, -1)
+        z0 = self._forward(view0, first).reshape(x.shape[0], n, -1)
         z1 = self._forward(view1).reshape(x.shape[0], n, -1)
         return torch.func.vmap(self.loss)(z0.float(), z1.float())
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> dict:
         params = self.views.draw(x, seed)
         with torch.no_grad():
-            clean = self._contrastive_loss(x, params)
+            clean = self._contrastive_loss(x, params, first=True)
         return {"params": params, "clean": clean}
 
     def task_loss(self, x_adv: torch.Tensor, state: dict) -> torch.Tensor:
@@ -166,7 +184,7 @@ class Classification(Criterion):
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> dict:
         with torch.no_grad():
-            logits = self._forward(x)
+            logits = self._forward(x, first=True)
         check_labels(y, x.shape[0], logits)
         return {"y": y.to(x.device)}
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from .data import mnist_split
 from .models import ConvAutoencoder, DenseAutoencoder
+from .validation import error_summary
 
 BUILTIN_MODELS = {"conv": ConvAutoencoder, "dense": DenseAutoencoder}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -48,6 +49,7 @@ def load_model(path: str | Path, model_class: str | None = None) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
+    _not_empty(path, "model file", "save a model with torch.jit.save or torch.save(model.state_dict(), path)")
     if model_class is None:
         try:
             with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
@@ -72,6 +74,11 @@ def load_model(path: str | Path, model_class: str | None = None) -> nn.Module:
     return model.eval()
 
 
+def _not_empty(path: Path, role: str, fix: str) -> None:
+    if path.stat().st_size == 0:
+        raise ValueError(f"{role} {path} is empty (0 bytes); {fix}")
+
+
 def _as_unit_float(x: torch.Tensor, source: str) -> torch.Tensor:
     if not x.is_floating_point():
         if x.dtype == torch.bool:
@@ -81,9 +88,12 @@ def _as_unit_float(x: torch.Tensor, source: str) -> torch.Tensor:
     if x.dim() < 2 or x.shape[0] == 0:
         raise ValueError(f"{source} must hold a non-empty array [N, ...], got shape {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{source} contains NaN or Inf")
+        raise ValueError(f"{source} contains NaN or Inf; clean the data first")
     if float(x.min()) < 0 or float(x.max()) > 1:
-        raise ValueError(f"{source} has values outside [0, 1] (range [{float(x.min()):.4g}, {float(x.max()):.4g}])")
+        raise ValueError(
+            f"{source} has values outside [0, 1] (range [{float(x.min()):.4g}, {float(x.max()):.4g}]); "
+            "store 8-bit integers or floats in [0, 1], not normalised data"
+        )
     return x
 
 
@@ -116,12 +126,17 @@ def load_data(source: str, split: str = "train") -> torch.Tensor:
         return _as_unit_float(_image_folder(path), str(path))
     if not path.is_file():
         raise FileNotFoundError(f"data {source!r} is neither 'mnist', a file nor a folder")
+    if path.suffix in (".pt", ".npz"):
+        _not_empty(path, "data file", "save the data with torch.save(x, path) or numpy.savez(path, x=x)")
     if path.suffix == ".pt":
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # read by chunk, not at once
         except Exception as err:
             reason = type(err).__name__
-            raise ValueError(f"{path} is not a readable tensor file ({reason}); pickled code is refused") from err
+            raise ValueError(
+                f"{path} is not a readable tensor file ({reason}); save the data with torch.save(x, path) "
+                "(plain tensors only: pickled objects and code are refused)"
+            ) from err
         obj = obj.get("x") if isinstance(obj, dict) else obj
         if not torch.is_tensor(obj):
             raise ValueError(f"{path} must hold a tensor or a dict with a tensor under 'x'")
@@ -133,7 +148,8 @@ def load_data(source: str, split: str = "train") -> torch.Tensor:
                 if key is None:
                     raise ValueError(f"{path} holds {npz.files}; name the data array 'x'")
                 array = npz[key]
-        except (OSError, ValueError) as err:
-            raise ValueError(f"{path} is not a readable .npz of plain arrays: {err}") from err
+        except Exception as err:  # OSError, ValueError (pickled objects), EOFError, zipfile.BadZipFile for damage
+            reason = error_summary(err).split(". ")[0]  # numpy goes on to suggest unsafe loading
+            raise ValueError(f"{path} is not a readable .npz of plain arrays: {reason}") from err
         return _as_unit_float(torch.from_numpy(np.ascontiguousarray(array)), str(path))
     raise ValueError(f"data file {path} must end in .pt or .npz (or be a folder of images)")

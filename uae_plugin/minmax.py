@@ -15,7 +15,7 @@ from .pairs import ConvPairs, Similarity, resolve_pairs
 from .result import AttackResult
 from .rng import SampleRandom, content_keys, index_keys, stream_id
 from .settings import MinMaxSettings, resolve_settings
-from .validation import check_images, check_index, check_positive
+from .validation import check_images, check_index, check_model_device, check_positive
 
 _DELTA_INIT_STREAM = 21
 
@@ -139,6 +139,7 @@ class MinMaxAttack:
     ) -> AttackResult:
         """The attack; with ``dual_ascent=False`` and a fixed ``c_init: [B]`` it is the
         penalty method used by the binary-search baseline."""
+        check_model_device(self.criterion.model, x)  # first: values on another device cannot be checked here
         check_images(x)
         if torch.is_inference_mode_enabled():
             raise RuntimeError(

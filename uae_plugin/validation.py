@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 import torch
+from torch import nn
 
 
 def check_images(x: Any, name: str = "x") -> None:
@@ -44,14 +47,60 @@ def check_labels(y: Any, batch: int, logits: torch.Tensor) -> None:
         raise ValueError(f"y must hold class indices in [0, {classes}), got range [{int(y.min())}, {int(y.max())}]")
 
 
+def error_summary(err: BaseException) -> str:
+    """One line for a message: the error's first line, or the final error of a TorchScript interpreter traceback."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__
+    if lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        return re.sub(r"^\w+(Error|Exception): ", "", lines[-1])
+    return lines[0]
+
+
 def check_model_output(out: Any, name: str) -> torch.Tensor:
-    """A model used by a criterion must return one tensor."""
-    if not torch.is_tensor(out):
-        raise TypeError(
-            f"{name} must return a single tensor, got {type(out).__name__}; "
-            "wrap it in a module that returns the tensor to attack"
+    """A model used by a criterion must return one tensor; a dict or tuple is refused with the wrapper to write."""
+    if torch.is_tensor(out):
+        return out
+    if isinstance(out, dict):
+        keys = list(out)
+        got = f"a dict with keys {keys[:5]}" + (" ..." if len(keys) > 5 else "")
+        pick = f"[{keys[0]!r}]" if keys else "[key]"
+    elif isinstance(out, (tuple, list)):
+        got, pick = f"a {type(out).__name__} of {len(out)}", "[0]"
+    else:
+        got, pick = type(out).__name__, ""
+    raise TypeError(
+        f"{name} must return a single tensor, got {got}; wrap it in an nn.Module "
+        f"whose forward returns the tensor to attack, e.g. model(x){pick}"
+    )
+
+
+def _devices(model: nn.Module) -> set[torch.device]:
+    return {t.device for t in itertools.chain(model.parameters(), model.buffers())}
+
+
+def check_model_device(model: nn.Module, x: Any, name: str = "x") -> None:
+    """``x`` must lie on a device that holds the model's weights, and those weights must hold values (not 'meta').
+
+    A model spread over several devices passes when ``x`` is on one of them; a model without weights always passes.
+    """
+    if not torch.is_tensor(x):
+        return  # check_images names the type
+    devices = _devices(model)
+    if not devices:
+        return
+    if x.device not in devices:
+        where = ", ".join(sorted(str(d) for d in devices))
+        first = str(min(devices, key=str))
+        raise ValueError(
+            f"the model is on {where} but {name} is on {x.device}; put both on one device before attacking, "
+            f"e.g. model.to('{x.device}') or {name}.to('{first}')"
         )
-    return out
+    if x.device.type == "meta":
+        raise ValueError(
+            "the model's weights are on the 'meta' device and hold no values; load real weights first, "
+            "e.g. model.to_empty(device='cpu') then model.load_state_dict(...)"
+        )
 
 
 def check_positive(value: Any, name: str) -> float:
