@@ -199,6 +199,14 @@ def _open_folder(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     return _fold_parts(out, manifest or _new_ledger(fingerprint), must_write=manifest is None)
 
 
+def _intact(out_dir: Path, entry: dict[str, Any] | None) -> bool:
+    """The chunk named by the manifest ``entry`` is recorded, present and matches its SHA-256."""
+    if entry is None:
+        return False
+    path = out_dir / entry["file"]
+    return path.exists() and _sha256(path) == entry["sha256"]
+
+
 def _chunk_is_valid(out_dir: Path, entry: dict[str, Any] | None) -> bool:
     """The chunk named by ``entry`` exists and matches its checksum; warns when the file is corrupted."""
     if entry is None:
@@ -227,7 +235,7 @@ def _verify(out: Path, manifest: dict[str, Any], n_chunks: int) -> None:
     """Every chunk ``0 .. n_chunks-1`` is recorded and its file matches its SHA-256, else ValueError."""
     for number in range(n_chunks):
         entry = manifest["chunks"].get(str(number))
-        if entry is None or not (out / entry["file"]).exists() or _sha256(out / entry["file"]) != entry["sha256"]:
+        if not _intact(out, entry):
             raise ValueError(
                 f"chunk {number} in {out} is missing or does not match its checksum after generation "
                 "(all ranks must write to one shared folder); rerun the same command to regenerate it"
@@ -351,7 +359,7 @@ def load_generated(out_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in FIELDS}
     for number in range((n + size - 1) // size):
         entry = manifest["chunks"].get(str(number))
-        if entry is None or not (out / entry["file"]).exists() or _sha256(out / entry["file"]) != entry["sha256"]:
+        if not _intact(out, entry):
             raise ValueError(f"chunk {number} in {out} is missing or corrupted; rerun the generation to complete it")
         record = torch.load(out / entry["file"], weights_only=True)
         for k in FIELDS:
