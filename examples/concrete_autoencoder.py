@@ -15,13 +15,12 @@ accuracy.png to --out.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
+from table_script import parse_arguments, write_outputs  # examples/table_script.py
 
 from uae_plugin import MinMaxAttack, Reconstruction
 from uae_plugin.concrete_autoencoder import ConcreteAutoencoder, train_concrete_autoencoder
@@ -145,20 +144,7 @@ def plot(summary: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes and one seed, for a smoke run")
-    parser.add_argument("--out", type=Path, default=Path("concrete-ae-report"), help="output folder")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the models are tiny)")
-    args = parser.parse_args(argv)
-    if args.threads < 1:
-        print(f"concrete_autoencoder: error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(args.threads)
-    if args.out.exists() and not args.out.is_dir():
-        print(
-            f"concrete_autoencoder: error: --out {args.out} exists and is not a folder; pass a folder", file=sys.stderr
-        )
-        return 2
+    args = parse_arguments(argv, __doc__, "concrete_autoencoder", "concrete-ae-report", threads=1)
     cfg = QUICK if args.quick else FULL
     t0 = time.perf_counter()
     rows = []
@@ -170,13 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(rows)
     table = markdown(summary)
     elapsed = time.perf_counter() - t0
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.md").write_text(table + "\n")
     metrics = {"settings": cfg, "summary": summary, "runs": rows, "seconds": elapsed}
-    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    plot(summary, args.out / "accuracy.png")
-    print(table)
-    print(f"\nwrote {args.out}/results.md, metrics.json, accuracy.png in {elapsed:.0f} s")
+    write_outputs(args.out, table, metrics, lambda path: plot(summary, path))
     return 0
 
 

@@ -15,6 +15,15 @@ from uae_plugin.models import (
 )
 
 
+@pytest.fixture
+def one_thread():
+    """Lightning steps run 10-20x slower with 2 intra-op threads when the 2 cores are shared; restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def mnist() -> dict[str, torch.Tensor]:
     return mnist_split(n_train=4000, n_test=1000, seed=0)

@@ -17,13 +17,7 @@ MNIST_NORMALIZE = {"mean": [0.1307], "std": [0.3081]}  # the usual MNIST statist
 TINY = {"steps": 2, "n_views": 2, "seed": 0}  # attack settings small enough for CPU tests
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Lightning steps run 10-20x slower with 2 intra-op threads when the 2 cores are shared; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 class TwoViews(Dataset):

@@ -1,0 +1,231 @@
+"""SimCLR (timm resnet18, lightly NTXentLoss + SimCLRProjectionHead, Lightning) with and without UAEs, 3 seeds.
+
+    python examples/simclr_uae.py            # MNIST digits + Animal-MNIST silhouettes, seeds 0, 1, 2
+    python examples/simclr_uae.py --quick    # tiny sizes, one seed, for CI
+
+Five methods with the same training budget (optimizer steps x batch of two lightly SimCLRTransform views):
+"plain" SimCLR; "offline" -- UAEs of every training image from the trained plain model (UAESimCLR.generate_uaes,
+the paper's protocol), then a fresh model trained on train + successful UAEs; "online" -- UAESimCLR(uae="online"):
+each step adds the NT-Xent loss of UAE views of part of the batch; "noise" -- the same term with the UAE attack's
+random start and no attack (uniform noise of the same size: the control); "rocl" -- the same term with RoCL's
+instance-wise PGD views (torchattacks.PGD maximising NT-Xent in an L-inf ball). Each frozen backbone is scored on
+a held-out split by cosine kNN, a linear probe (L-BFGS logistic regression) and that probe's accuracy under
+white-box L-inf PGD. Labels are used only for scoring. Writes results.md, metrics.json and accuracy.png to --out.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from lightly.transforms import SimCLRTransform
+from table_script import parse_arguments, write_outputs  # examples/table_script.py
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import Normalize
+from torchvision.transforms.functional import to_pil_image
+
+from uae_plugin.data import animal_mnist_split, mnist_split
+from uae_plugin.integrations.lightly import UAESimCLR
+from uae_plugin.ssl_evaluation import LinearProbe, encode, knn_accuracy, probe_accuracy, robust_probe_accuracy
+
+METHODS = ("plain", "offline", "online", "noise", "rocl")
+FULL = {
+    "datasets": ("mnist", "animals"),
+    "seeds": (0, 1, 2),
+    "n_train": 500,
+    "n_test": 1000,
+    "n_robust": 200,
+    "steps": 60,
+    "batch": 48,
+    "model": {"hidden_dim": 256, "out_dim": 64, "lr": 0.06, "stem_stride": 2},
+    "adversary_fraction": 0.125,  # of each batch given an extra online / noise / rocl view
+    "online_uae": {"eps": 0.3, "steps": 3, "n_views": 2, "mine_steps": 2},
+    "offline_uae": {"eps": 0.3, "steps": 6, "n_views": 2, "mine_steps": 2},
+    "rocl": {"eps": 0.1, "steps": 3},
+    "robust": {"eps": (0.05, 0.1), "steps": 7},
+}
+QUICK = {
+    **FULL,
+    "datasets": ("mnist", "animals"),
+    "seeds": (0,),
+    "n_train": 64,
+    "n_test": 64,
+    "n_robust": 32,
+    "steps": 3,
+    "batch": 16,
+    "model": {**FULL["model"], "hidden_dim": 64, "out_dim": 32},
+    "adversary_fraction": 0.25,
+    "online_uae": {**FULL["online_uae"], "steps": 1, "mine_steps": 1},
+    "offline_uae": {**FULL["offline_uae"], "steps": 1, "mine_steps": 1},
+    "rocl": {**FULL["rocl"], "steps": 1},
+    "robust": {**FULL["robust"], "steps": 2},
+}
+SPLITS = {"mnist": mnist_split, "animals": animal_mnist_split}
+HORIZONTAL_FLIPS = {"mnist": 0.0, "animals": 0.5}  # a mirrored digit is another symbol; a mirrored animal is not
+
+
+class TwoViews(Dataset):
+    """``([v0, v1], 0)`` per image: lightly's ``SimCLRTransform`` on the image as a PIL image (labels unused)."""
+
+    def __init__(self, x: torch.Tensor, transform: SimCLRTransform) -> None:
+        self.x, self.transform = x, transform
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.transform(to_pil_image(self.x[i])), 0
+
+
+def train(x: torch.Tensor, uae: str | None, seed: int, cfg: dict, stats: dict, flip: float) -> UAESimCLR:
+    """One SimCLR run of ``cfg["steps"]`` steps on ``x`` (pixels in [0, 1]); ``uae`` as in ``UAESimCLR``."""
+    pl.seed_everything(seed, verbose=False)
+    options = {"online": cfg["online_uae"], "noise": cfg["online_uae"], "offline": cfg["offline_uae"],
+               "rocl": cfg["rocl"], None: {}}[uae]  # fmt: skip
+    model = UAESimCLR(
+        "resnet18", in_chans=1, uae=uae, uae_fraction=cfg["adversary_fraction"], seed=seed, **cfg["model"], **stats,
+        **options,
+    )  # fmt: skip
+    transform = SimCLRTransform(
+        input_size=28, min_scale=0.5, cj_strength=0.5, gaussian_blur=0.0, hf_prob=flip, normalize=stats
+    )
+    loader = DataLoader(
+        TwoViews(x, transform), cfg["batch"], shuffle=True, drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+    )  # fmt: skip
+    trainer = pl.Trainer(
+        max_steps=cfg["steps"], accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, loader)
+    return model.eval()
+
+
+def score(model: UAESimCLR, data: dict[str, torch.Tensor], cfg: dict, stats: dict, seed: int) -> dict[str, float]:
+    """kNN and linear-probe accuracy of the frozen backbone, and the probe's accuracy under L-inf PGD."""
+    encoder = nn.Sequential(Normalize(stats["mean"], stats["std"]), model.backbone)
+    train_f, test_f = encode(encoder, data["x_train"]), encode(encoder, data["x_test"])
+    probe = LinearProbe(train_f.shape[1], 10).fit(train_f, data["y_train"])
+    robust = data["x_test"][: cfg["n_robust"]], data["y_test"][: cfg["n_robust"]]
+    scores = {
+        "knn": knn_accuracy(train_f, data["y_train"], test_f, data["y_test"]),
+        "linear": probe_accuracy(encoder, probe, data["x_test"], data["y_test"]),
+        "linear_robust_subset": probe_accuracy(encoder, probe, *robust),
+    }
+    for eps in cfg["robust"]["eps"]:
+        scores[f"linear_pgd_{eps}"] = robust_probe_accuracy(
+            encoder, probe, *robust, eps=eps, steps=cfg["robust"]["steps"], seed=seed
+        )
+    return scores
+
+
+def run_one(name: str, seed: int, cfg: dict) -> list[dict]:
+    data = SPLITS[name](n_train=cfg["n_train"], n_test=cfg["n_test"], seed=seed)
+    x = data["x_train"]
+    stats = {"mean": [float(x.mean())], "std": [float(x.std())]}
+    flip = HORIZONTAL_FLIPS[name]
+    rows, started = [], time.perf_counter()
+
+    def record(method: str, model: UAESimCLR, extra: dict) -> None:
+        nonlocal started
+        seconds = time.perf_counter() - started
+        rows.append({"data": name, "seed": seed, "method": method, **score(model, data, cfg, stats, seed),
+                     "train_seconds": seconds, **extra})  # fmt: skip
+        started = time.perf_counter()
+
+    plain = train(x, "offline", seed, cfg, stats, flip)  # plain SimCLR steps; "offline" keeps generate_uaes
+    record("plain", plain, {})
+    uaes = plain.generate_uaes(x, only_successful=True)  # a failed attack is no UAE: retrain on train + UAE(train)
+    linf = (uaes - x[plain.offline_success]).flatten(1).abs().amax(1)
+    extra = {"uae_success_rate": float(plain.offline_success.float().mean()), "n_uaes": len(uaes),
+             "uae_linf_mean": float(linf.mean()) if len(uaes) else 0.0}  # fmt: skip
+    record("offline", train(torch.cat([x, uaes]), None, seed, cfg, stats, flip), extra)
+    record("online", train(x, "online", seed, cfg, stats, flip), {})
+    record("noise", train(x, "noise", seed, cfg, stats, flip), {})
+    record("rocl", train(x, "rocl", seed, cfg, stats, flip), {})
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    out = []
+    for name in dict.fromkeys(r["data"] for r in rows):
+        for method in METHODS:
+            runs = [r for r in rows if (r["data"], r["method"]) == (name, method)]
+            cell = {"data": name, "method": method, "n": len(runs)}
+            for metric in (k for k in runs[0] if k in ("knn", "linear", "train_seconds") or "pgd" in k):
+                t = torch.tensor([r[metric] for r in runs], dtype=torch.float64)
+                cell[metric] = float(t.mean())
+                cell[metric + "_std"] = float(t.std(unbiased=False)) if len(runs) > 1 else 0.0
+            out.append(cell)
+    return out
+
+
+def metric_names(cfg: dict) -> dict[str, str]:
+    """Summary key -> column title, in table order."""
+    pgd = {f"linear_pgd_{eps}": f"probe under PGD ε={eps}" for eps in cfg["robust"]["eps"]}
+    return {"knn": "kNN accuracy", "linear": "linear probe", **pgd}
+
+
+def markdown(summary: list[dict], cfg: dict) -> str:
+    names = metric_names(cfg)
+    lines = [
+        f"| data | method | {' | '.join(names.values())} | train s | seeds |",
+        "|---|---" + "|---" * len(names) + "|---|---|",
+    ]
+    for s in summary:
+        cells = [f"{s[m]:.3f} ± {s[m + '_std']:.3f}" for m in names]
+        lines.append(f"| {s['data']} | {s['method']} | {' | '.join(cells)} | {s['train_seconds']:.0f} | {s['n']} |")
+    return "\n".join(lines)
+
+
+def plot(summary: list[dict], cfg: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(s["data"] for s in summary))
+    metrics = list(metric_names(cfg).items())
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6))
+    width = 0.8 / len(METHODS)
+    for ax, (metric, title) in zip(axes, metrics, strict=True):
+        for m, method in enumerate(METHODS):
+            cells = [next(s for s in summary if (s["data"], s["method"]) == (n, method)) for n in names]
+            xs = [i + (m - (len(METHODS) - 1) / 2) * width for i in range(len(names))]
+            ax.bar(xs, [c[metric] for c in cells], width, yerr=[c[metric + "_std"] for c in cells], capsize=3,
+                   label=method)  # fmt: skip
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylim(0, 1)
+        ax.set_title(title)
+    axes[0].set_ylabel("held-out accuracy (mean ± std over seeds)")
+    axes[-1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv, __doc__, "simclr_uae", "simclr-uae-report", threads=2)
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no per-fit banners
+    cfg = QUICK if args.quick else FULL
+    t0 = time.perf_counter()
+    rows = []
+    for name in cfg["datasets"]:
+        for seed in cfg["seeds"]:
+            rows.extend(run_one(name, seed, cfg))
+            print(f"{name} seed={seed}: done at {time.perf_counter() - t0:.0f} s", flush=True)
+    summary = summarise(rows)
+    table = markdown(summary, cfg)
+    elapsed = time.perf_counter() - t0
+    metrics = {"settings": cfg, "summary": summary, "runs": rows, "seconds": elapsed}
+    write_outputs(args.out, table, metrics, lambda path: plot(summary, cfg, path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Command line and output files shared by the scripts that regenerate a README table.
+
+Each such script takes ``--quick`` (tiny sizes, one seed, for CI), ``--out`` (a folder) and ``--threads``, and writes
+``results.md`` (the table), ``metrics.json`` (settings, summary, every run, seconds) and ``accuracy.png`` to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+
+def parse_arguments(argv: Sequence[str] | None, doc: str, prog: str, out: str, threads: int) -> argparse.Namespace:
+    """``--quick``, ``--out`` and ``--threads`` (applied to torch); a bad value: one line on stderr, exit status 2."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and one seed, for a smoke run")
+    parser.add_argument("--out", type=Path, default=Path(out), help="output folder")
+    parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        sys.exit(print(f"{prog}: error: --threads must be >= 1, got {args.threads}", file=sys.stderr) or 2)
+    if args.out.exists() and not args.out.is_dir():
+        sys.exit(
+            print(f"{prog}: error: --out {args.out} exists and is not a folder; pass a folder", file=sys.stderr) or 2
+        )
+    torch.set_num_threads(args.threads)
+    return args
+
+
+def write_outputs(out: Path, table: str, metrics: dict, plot: Callable[[Path], None]) -> None:
+    """``results.md``, ``metrics.json`` and ``accuracy.png`` (drawn by ``plot(path)``) in ``out``; prints the table."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(table + "\n")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    plot(out / "accuracy.png")
+    print(table)
+    print(f"\nwrote {out}/results.md, metrics.json, accuracy.png in {metrics['seconds']:.0f} s")
