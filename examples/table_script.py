@@ -15,19 +15,28 @@ from pathlib import Path
 import torch
 
 
-def parse_arguments(argv: Sequence[str] | None, doc: str, prog: str, out: str, threads: int) -> argparse.Namespace:
-    """``--quick``, ``--out`` and ``--threads`` (applied to torch); a bad value: one line on stderr, exit status 2."""
+def parse_arguments(
+    argv: Sequence[str] | None, doc: str, prog: str, out: str, threads: int, jobs: int | None = None
+) -> argparse.Namespace:
+    """``--quick``, ``--out``, ``--threads`` (applied to torch) and, given a default ``jobs``, ``--jobs`` (worker
+    processes); a bad value: one line on stderr, exit status 2."""
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one seed, for a smoke run")
     parser.add_argument("--out", type=Path, default=Path(out), help="output folder")
     parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
+    if jobs is not None:
+        parser.add_argument("--jobs", type=int, default=jobs, help=f"worker processes (default {jobs})")
     args = parser.parse_args(argv)
+    problem = None
     if args.threads < 1:
-        sys.exit(print(f"{prog}: error: --threads must be >= 1, got {args.threads}", file=sys.stderr) or 2)
-    if args.out.exists() and not args.out.is_dir():
-        sys.exit(
-            print(f"{prog}: error: --out {args.out} exists and is not a folder; pass a folder", file=sys.stderr) or 2
-        )
+        problem = f"--threads must be >= 1, got {args.threads}"
+    elif getattr(args, "jobs", 1) < 1:
+        problem = f"--jobs must be >= 1, got {args.jobs}"
+    elif args.out.exists() and not args.out.is_dir():
+        problem = f"--out {args.out} exists and is not a folder; pass a folder"
+    if problem:
+        print(f"{prog}: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     torch.set_num_threads(args.threads)
     return args
 

@@ -155,10 +155,12 @@ def test_evaluation_leaves_the_encoder_as_it_was(encoder, digits):
     assert all(p.requires_grad and p.grad is None for p in encoder.parameters())
 
 
-def test_example_refuses_bad_threads_with_one_line_and_status_2(tmp_path):
-    out = subprocess.run([sys.executable, str(EXAMPLE), "--threads", "0", "--out", str(tmp_path)],
+@pytest.mark.parametrize("option", ["--threads", "--jobs"])
+def test_example_refuses_bad_threads_or_jobs_with_one_line_and_status_2(tmp_path, option):
+    out = subprocess.run([sys.executable, str(EXAMPLE), option, "0", "--out", str(tmp_path)],
                          capture_output=True, text=True)  # fmt: skip
-    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "--threads" in out.stderr
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and option in out.stderr
+    assert not list(tmp_path.iterdir())  # refused before writing anything
 
 
 def test_example_quick_run_writes_table_json_and_plot(tmp_path):
