@@ -17,13 +17,14 @@ import time
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
 from lightly.transforms import SimCLRTransform
 from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import Normalize
 from torchvision.transforms.functional import to_pil_image
 
 from uae_plugin.data import mnist_split
 from uae_plugin.integrations.lightly import UAESimCLR
+from uae_plugin.ssl_evaluation import encode, knn_accuracy
 
 MNIST_NORMALIZE = {"mean": [0.1307], "std": [0.3081]}  # the usual MNIST statistics
 
@@ -56,19 +57,11 @@ class History(pl.Callback):
             self.success.append(float(trainer.callback_metrics["uae_success_rate"]))
 
 
-@torch.no_grad()
-def knn_accuracy(model: UAESimCLR, data: dict[str, torch.Tensor], k: int = 10) -> float:
-    """Cosine k-nearest-neighbour accuracy of backbone features: train digits are the bank, test digits the queries."""
-    model.eval()
-
-    def features(x: torch.Tensor) -> torch.Tensor:
-        x = (x - MNIST_NORMALIZE["mean"][0]) / MNIST_NORMALIZE["std"][0]
-        return F.normalize(torch.cat([model.backbone(b).flatten(1) for b in x.split(256)]), dim=1)
-
-    bank, queries = features(data["x_train"]), features(data["x_test"])
-    nearest = (queries @ bank.T).topk(k, dim=1).indices
-    votes = F.one_hot(data["y_train"][nearest], 10).sum(dim=1)
-    return float((votes.argmax(dim=1) == data["y_test"]).float().mean())
+def backbone_knn_accuracy(model: UAESimCLR, data: dict[str, torch.Tensor]) -> float:
+    """Cosine kNN (k = 10) of the backbone's features: train digits are the bank, test digits the queries."""
+    encoder = torch.nn.Sequential(Normalize(MNIST_NORMALIZE["mean"], MNIST_NORMALIZE["std"]), model.backbone)
+    bank, queries = encode(encoder, data["x_train"]), encode(encoder, data["x_test"])
+    return knn_accuracy(bank, data["y_train"], queries, data["y_test"], k=10)
 
 
 def train(uae: str | None, data: dict[str, torch.Tensor], args: argparse.Namespace) -> tuple[UAESimCLR, History]:
@@ -125,7 +118,7 @@ def main() -> None:
         if history.success:
             rate = sum(history.success) / len(history.success)
             print(f"  online UAE views: success rate {rate:.1%} (f_x(x') <= 0), mean over steps")
-        print(f"  kNN accuracy (k=10) on {n_test} held-out digits: {knn_accuracy(model, data):.1%}")
+        print(f"  kNN accuracy (k=10) on {n_test} held-out digits: {backbone_knn_accuracy(model, data):.1%}")
         if uae is not None:
             uaes = model.generate_uaes(data["x_train"][: args.offline])
             print(

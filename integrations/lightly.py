@@ -208,8 +208,7 @@ class UAESimCLR(pl.LightningModule):
 
     def noise_views(self, views: torch.Tensor) -> torch.Tensor:
         """Normalised views of ``clip(x + u, 0, 1)``, ``u ~ U[-s, s]`` i.i.d. (torch's RNG), ``x`` the views' pixels."""
-        attack = self.uae_transform.attack
-        scale = min(attack.eps, attack.eps if attack.settings.init_scale is None else attack.settings.init_scale)
+        scale = self.uae_transform.attack.start_scale
         x = self.uae_transform.unnormalize(views)
         noisy = (x + torch.empty_like(x).uniform_(-scale, scale)).clamp(0.0, 1.0)
         return self.uae_transform.normalize(noisy).detach().to(views.dtype)

@@ -221,11 +221,15 @@ class MinMaxAttack:
             self._pair_cache = (seed, source)
         return self._pair_cache[1]
 
+    @property
+    def start_scale(self) -> float:
+        """``s = min(init_scale, eps)`` (``init_scale`` None: ``eps``): delta_0 is drawn from U[-s, s]."""
+        return self.eps if self.settings.init_scale is None else min(self.settings.init_scale, self.eps)
+
     def _initial_delta(self, x: torch.Tensor, rand: SampleRandom) -> torch.Tensor:
         """delta_0 ~ U[-s, s] per sample (s = init_scale, default eps), projected to the feasible set."""
-        scale = self.eps if self.settings.init_scale is None else self.settings.init_scale
         u = rand.uniform(stream_id(_DELTA_INIT_STREAM), tuple(x.shape[1:]))
-        delta = (2.0 * u - 1.0) * min(scale, self.eps)
+        delta = (2.0 * u - 1.0) * self.start_scale
         return (torch.clamp(x + delta, 0.0, 1.0) - x).requires_grad_(True)
 
     def _descend(
