@@ -2,6 +2,7 @@
 
     python examples/concrete_autoencoder.py            # Mice Protein + MNIST, K in (10, 50), seeds 0, 1, 2
     python examples/concrete_autoencoder.py --quick    # tiny sizes, one seed, for CI
+    python examples/concrete_autoencoder.py --uae-eps 0.5 --uae-steps 80   # a larger UAE budget
 
 For each data set, K and seed: "plain" trains a ConcreteAutoencoder on the
 train split; "uae" attacks that model with MinMaxAttack(Reconstruction(cae),
@@ -15,8 +16,10 @@ accuracy.png to --out.
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -143,9 +146,29 @@ def plot(summary: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def positive(kind: type) -> Callable[[str], float]:
+    """An argparse type: ``kind(text)`` if it is > 0, else an argparse error naming the value."""
+
+    def convert(text: str) -> float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    return convert
+
+
+def budget_options(parser: argparse.ArgumentParser) -> None:
+    """``--uae-eps`` and ``--uae-steps``: a larger UAE budget than the table's (eps 0.1, 20 steps)."""
+    parser.add_argument("--uae-eps", type=positive(float), help="UAE L-inf bound (default 0.1; δ0 ~ U[-eps, eps])")
+    parser.add_argument("--uae-steps", type=positive(int), help="MinMax steps T per UAE (default 20)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_arguments(argv, __doc__, "concrete_autoencoder", "concrete-ae-report", threads=1)
+    args = parse_arguments(argv, __doc__, "concrete_autoencoder", "concrete-ae-report", threads=1, extra=budget_options)
     cfg = QUICK if args.quick else FULL
+    budget = {"eps": args.uae_eps, "steps": args.uae_steps}
+    cfg = {**cfg, "attack": {**cfg["attack"], **{k: v for k, v in budget.items() if v is not None}}}
     t0 = time.perf_counter()
     rows = []
     for name in ("mice", "mnist"):

@@ -16,16 +16,24 @@ import torch
 
 
 def parse_arguments(
-    argv: Sequence[str] | None, doc: str, prog: str, out: str, threads: int, jobs: int | None = None
+    argv: Sequence[str] | None,
+    doc: str,
+    prog: str,
+    out: str,
+    threads: int,
+    jobs: int | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
-    """``--quick``, ``--out``, ``--threads`` (applied to torch) and, given a default ``jobs``, ``--jobs`` (worker
-    processes); a bad value: one line on stderr, exit status 2."""
+    """``--quick``, ``--out``, ``--threads`` (applied to torch), given a default ``jobs`` ``--jobs`` (worker
+    processes), and the script's own options added by ``extra(parser)``; a bad value: one line on stderr, status 2."""
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one seed, for a smoke run")
     parser.add_argument("--out", type=Path, default=Path(out), help="output folder")
     parser.add_argument("--threads", type=int, default=threads, help=f"torch CPU threads (default {threads})")
     if jobs is not None:
         parser.add_argument("--jobs", type=int, default=jobs, help=f"worker processes (default {jobs})")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
     problem = None
     if args.threads < 1:

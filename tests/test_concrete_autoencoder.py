@@ -124,3 +124,14 @@ def test_example_quick_run_writes_table_json_and_plot(tmp_path):
     assert all(0.0 <= s["mean"] <= 1.0 for s in metrics["summary"])
     assert all(len(set(r["features"])) == r["k"] for r in metrics["runs"])
     assert (tmp_path / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_example_budget_options_reach_the_attack_and_bad_ones_are_refused(tmp_path):
+    argv = [sys.executable, str(EXAMPLE), "--quick", "--out", str(tmp_path), "--uae-eps", "0.5", "--uae-steps", "2"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["attack"]["eps"] == 0.5
+    assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["attack"]["steps"] == 2
+    bad = subprocess.run([sys.executable, str(EXAMPLE), "--uae-eps", "-1", "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 2 and "--uae-eps" in bad.stderr and not (tmp_path / "x").exists()
