@@ -10,6 +10,8 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
+from uae_plugin.validation import check_count, check_positive
+
 
 class ContrastiveLogits(nn.Module):
     """``x -> s(x) = cos(f(x), z⁺_j) / τ`` for every positive ``z⁺_j`` of the batch: ``[B, C, H, W] -> [B, B]``.
@@ -55,16 +57,11 @@ class RoCLTransform:
         temperature: float = 0.5,
         seed: int | None = None,
     ) -> None:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps <= 1:
+        if check_positive(eps, "eps") > 1:
             raise ValueError(f"eps must be a number in (0, 1] (pixels in [0, 1]), got {eps!r}")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
-        if alpha is not None and (isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha <= 0):
-            raise ValueError(f"alpha must be a positive number or None, got {alpha!r}")
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-        self.eps, self.steps, self.temperature, self.seed = float(eps), steps, float(temperature), seed
-        self.alpha = 2.5 * self.eps / steps if alpha is None else float(alpha)
+        self.eps, self.steps = float(eps), check_count(steps, "steps")
+        self.temperature, self.seed = check_positive(temperature, "temperature"), seed
+        self.alpha = 2.5 * self.eps / steps if alpha is None else check_positive(alpha, "alpha")
         self.mean = [0.0] if mean is None else [float(m) for m in mean]
         self.std = [1.0] if std is None else [float(s) for s in std]
         if any(s <= 0 for s in self.std) or len(self.mean) != len(self.std):

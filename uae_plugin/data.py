@@ -8,6 +8,8 @@ from importlib import resources
 import numpy as np
 import torch
 
+from .validation import check_count
+
 ANIMAL_MNIST_FILE = "animal_mnist.npz"  # uae_plugin/data_files, MIT, see ANIMAL_MNIST_LICENSE.md
 ANIMAL_MNIST_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
 
@@ -41,9 +43,8 @@ def split(
     x: torch.Tensor, y: torch.Tensor, n_train: int, n_test: int, seed: int, name: str = "data"
 ) -> dict[str, torch.Tensor]:
     """``{"x_train", "y_train", "x_test", "y_test"}``: disjoint rows of ``x, y`` under a permutation set by ``seed``."""
-    for arg, value in (("n_train", n_train), ("n_test", n_test)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{arg} must be a positive int, got {value!r}")
+    check_count(n_train, "n_train")
+    check_count(n_test, "n_test")
     if n_train + n_test > x.shape[0]:
         raise ValueError(f"n_train + n_test must be <= {x.shape[0]} ({name}), got {n_train} + {n_test}")
     order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
