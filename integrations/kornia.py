@@ -73,7 +73,8 @@ class RandomUAE(IntensityAugmentationBase2D):
         same_on_batch: one random stream and one gate decision for the whole batch.
         keepdim: kornia's: keep ``(C, H, W)`` / ``(H, W)`` input shapes.
         seed: int for reproducible attacks; None draws a seed per call from torch's global RNG.
-        similarity: MINE pairs, "projection" or "conv" or a callable (see :class:`uae_plugin.MinMaxAttack`).
+        similarity: MI pairs, "projection" or "conv" or a callable (see :class:`uae_plugin.MinMaxAttack`).
+        estimator: "gaussian" (closed form), "mine" (DV bound) or None (the preset's: gaussian).
         **settings: other ``MinMaxAttack`` keywords (``mine_steps``, ``preset``, ``step_size``, ...).
 
     Shape:
@@ -95,6 +96,7 @@ class RandomUAE(IntensityAugmentationBase2D):
         keepdim: bool = False,
         seed: int | None = None,
         similarity: str | nn.Module | Callable[[torch.Tensor], torch.Tensor] = "projection",
+        estimator: str | None = None,
         **settings: Any,
     ) -> None:
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
@@ -108,7 +110,9 @@ class RandomUAE(IntensityAugmentationBase2D):
         else:
             criterion = Reconstruction(model)
         # A plain object, not an nn.Module: the model inside it is not registered (see the class docstring).
-        self._attack = MinMaxAttack(criterion, eps=eps, steps=steps, similarity=similarity, seed=seed, **settings)
+        self._attack = MinMaxAttack(
+            criterion, eps=eps, steps=steps, similarity=similarity, seed=seed, estimator=estimator, **settings
+        )
         self.seed = seed
         self.last_result: AttackResult | None = None
         self.last_rows: torch.Tensor | None = None
@@ -118,6 +122,7 @@ class RandomUAE(IntensityAugmentationBase2D):
             "eps": self._attack.eps,
             "steps": self._attack.settings.steps,
             "similarity": similarity,
+            "estimator": self._attack.settings.estimator,
             "seed": seed,
         }
 

@@ -48,6 +48,7 @@ class UAETransform:
         seed: int | None = None,
         n_views: int = 4,
         temperature: float = 0.5,
+        estimator: str | None = None,
         **settings: Any,
     ) -> None:
         if not isinstance(encoder, nn.Module):
@@ -59,7 +60,7 @@ class UAETransform:
         self.normalize = Normalize(self.mean.flatten().tolist(), self.std.flatten().tolist())
         criterion = Contrastive(nn.Sequential(self.normalize, encoder), n_views, temperature)
         criterion.model_name = type(encoder).__name__  # errors name the user's encoder, not the wrapper
-        self.attack = MinMaxAttack(criterion, eps=eps, steps=steps, seed=seed, **settings)
+        self.attack = MinMaxAttack(criterion, eps=eps, steps=steps, seed=seed, estimator=estimator, **settings)
         self.last_result: AttackResult | None = None
 
     def check(self, t: Any, name: str = "views") -> torch.Tensor:

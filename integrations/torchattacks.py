@@ -43,7 +43,7 @@ class _PixelModel(nn.Module):
 class _MinMaxAdapter(Attack):
     """A :class:`MinMaxAttack` on ``self._criterion(_PixelModel)``, rebuilt when a field in ``_live`` changes."""
 
-    _fields = ("eps", "steps", "mine_steps", "similarity", "seed")
+    _fields = ("eps", "steps", "mine_steps", "similarity", "estimator", "seed")
     _live = (*_fields, "targeted", "_model_training", "task", "kappa")  # a change rebuilds the MinMaxAttack
 
     def __init__(self, name: str, model: nn.Module, fields: dict[str, Any], settings: dict[str, Any]) -> None:
@@ -110,6 +110,7 @@ class UAE(_MinMaxAdapter):
         task: str = "reconstruction",
         similarity: Any = "projection",
         seed: int | None = None,
+        estimator: str | None = None,
         **settings: Any,
     ) -> None:
         if task not in ("reconstruction", "contrastive"):
@@ -117,6 +118,7 @@ class UAE(_MinMaxAdapter):
         views = ("n_views", "temperature", "augment") if task == "contrastive" else ()
         self._options = {key: settings.pop(key) for key in views if key in settings}
         fields = {"eps": eps, "steps": steps, "mine_steps": mine_steps, "similarity": similarity, "seed": seed}
+        fields["estimator"] = estimator
         super().__init__("UAE", model, {**fields, "task": task}, settings)
 
     def _criterion(self, pixel_model: _PixelModel) -> Criterion:
@@ -179,9 +181,11 @@ class MINEAttack(_MinMaxAdapter):
         kappa: float = 0.0,
         similarity: Any = "projection",
         seed: int | None = None,
+        estimator: str | None = None,
         **settings: Any,
     ) -> None:
         fields = {"eps": eps, "steps": steps, "mine_steps": mine_steps, "similarity": similarity, "seed": seed}
+        fields["estimator"] = estimator
         super().__init__("MINEAttack", model, {**fields, "kappa": kappa}, settings)
         self.supported_mode = ["default", "targeted"]
 

@@ -49,11 +49,12 @@ class BinarySearchPenalty:
         c = torch.full((b,), self.attack.settings.c0, device=x.device)
         lower = torch.zeros_like(c)
         upper = torch.full_like(c, float("inf"))
-        best = KeepBest(x, self.attack.criterion.maximize_mi)
+        s = self.attack.settings
+        best = KeepBest(x, self.attack.criterion.maximize_mi, s.mi_weight, exact=s.estimator == "gaussian")
         evaluations, mi_hist, gap_hist = 0, [], []
         for _ in range(self.searches):
             res = self.attack.run(x, y, index=index, c_init=c, dual_ascent=False)
-            best.update(res.adv, res.success, res.gap, res.mi)
+            best.update(res.adv, res.success, res.gap, res.mi, res.saturated)
             evaluations += res.model_evaluations
             mi_hist.append(res.mi_history)
             gap_hist.append(res.gap_history)

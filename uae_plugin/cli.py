@@ -21,7 +21,15 @@ def _attack_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eps", type=float, default=1.0, help="L-inf bound on the perturbation (default 1.0)")
     g.add_argument("--steps", type=int, default=None, help="MinMax iterations T (default: the preset's, 40)")
     g.add_argument("--mine-steps", type=int, default=None, help="inner MINE steps K (default: the preset's, 2)")
-    g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="MINE pairs")
+    g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="pair source of the MI")
+    g.add_argument(
+        "--estimator",
+        choices=("auto", "gaussian", "mine"),
+        default=None,
+        help="MI estimator: gaussian (closed form, exact), mine (the paper's DV bound, saturates near log N); "
+        "default: the preset's (default: gaussian, reference: mine)",
+    )
+    g.add_argument("--mi-weight", type=float, default=None, help="weight of the MI term (0: no-MI ablation; default 1)")
     g.add_argument("--preset", choices=("default", "reference"), default="default", help="attack settings")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
 

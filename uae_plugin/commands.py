@@ -46,6 +46,7 @@ def generate(args: argparse.Namespace) -> None:
     x = x[: args.limit] if args.limit is not None else x
     check_images(x, "--data")
     criterion = Contrastive(model) if args.task == "contrastive" else Reconstruction(model)
+    optional = {"mi_weight": args.mi_weight} if args.mi_weight is not None else {}
     attack = MinMaxAttack(
         criterion,
         eps=args.eps,
@@ -54,6 +55,8 @@ def generate(args: argparse.Namespace) -> None:
         similarity=args.similarity,
         seed=args.seed,
         preset=args.preset,
+        estimator=args.estimator,
+        **optional,
     )
     with torch.no_grad():  # the first clean pass checks the model fits the data before any chunk is written
         try:

@@ -11,29 +11,43 @@ class KeepBest:
     """Tracks, per sample, the best iterate seen so far, with no host sync.
 
     Unsupervised (``maximize_mi=False``): among successful iterates, the one
-    with the smallest positive ``I`` (a successful iterate with ``I <= 0``
-    ranks after every positive one); if none succeeded, the smallest gap.
-    Supervised (``maximize_mi=True``): the successful iterate with the largest
-    ``I``; if none succeeded, the smallest gap.
+    with the smallest positive ``w I`` (a successful iterate with ``w I <= 0``
+    ranks after every positive one; with ``exact`` estimators, whose ``I = 0``
+    means independence, the smallest non-negative); if none succeeded, the
+    smallest gap. Supervised (``maximize_mi=True``): the successful iterate with
+    the largest ``w I``; if none succeeded, the smallest gap. With the MI
+    weight ``w = 0`` (the no-MI ablation) successful iterates tie and the
+    first one is kept: MI plays no part in the choice either.
     """
 
-    def __init__(self, x: torch.Tensor, maximize_mi: bool) -> None:
+    def __init__(self, x: torch.Tensor, maximize_mi: bool, mi_weight: float = 1.0, exact: bool = False) -> None:
         b = x.shape[0]
         self.maximize_mi = maximize_mi
+        self.mi_weight, self.exact = mi_weight, exact
         self.adv = x.detach().clone()
         self.success = torch.zeros(b, dtype=torch.bool, device=x.device)
         self.score = torch.full((b,), float("inf"), device=x.device)
         self.gap = torch.full((b,), float("inf"), device=x.device)
         self.mi = torch.full((b,), float("nan"), device=x.device)
+        self.saturated = torch.zeros(b, dtype=torch.bool, device=x.device)
 
     def _score(self, mi: torch.Tensor) -> torch.Tensor:
         """Lower is better among successful iterates."""
+        weighted = self.mi_weight * mi
         if self.maximize_mi:
-            return -mi
-        return torch.where(mi > 0, mi, torch.full_like(mi, float("inf")))
+            return -weighted
+        valid = (weighted >= 0) if (self.exact and self.mi_weight > 0) else (weighted > 0)
+        return torch.where(valid, weighted, torch.full_like(mi, float("inf")))
 
-    def update(self, adv: torch.Tensor, success: torch.Tensor, gap: torch.Tensor, mi: torch.Tensor) -> None:
-        """Offer one iterate: ``adv [B, ...]``, ``success/gap/mi [B]``."""
+    def update(
+        self,
+        adv: torch.Tensor,
+        success: torch.Tensor,
+        gap: torch.Tensor,
+        mi: torch.Tensor,
+        saturated: torch.Tensor | None = None,
+    ) -> None:
+        """Offer one iterate: ``adv [B, ...]``, ``success/gap/mi/saturated [B]``."""
         score = self._score(mi)
         first_success = success & ~self.success
         better_success = success & self.success & (score < self.score)
@@ -45,6 +59,8 @@ class KeepBest:
         self.score = torch.where(take, score, self.score)
         self.gap = torch.where(take, gap.detach(), self.gap)
         self.mi = torch.where(take, mi.detach(), self.mi)
+        if saturated is not None:
+            self.saturated = torch.where(take, saturated, self.saturated)
 
     def result(
         self, c: torch.Tensor, mi_history: torch.Tensor, gap_history: torch.Tensor, model_evaluations: int
@@ -55,6 +71,7 @@ class KeepBest:
             success=self.success,
             mi=self.mi,
             gap=self.gap,
+            saturated=self.saturated,
             c=c,
             mi_history=mi_history,
             gap_history=gap_history,

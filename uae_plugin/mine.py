@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .estimators import mine_saturated
 from .rng import SampleRandom, stream_id
 from .settings import MinMaxSettings
 
@@ -154,8 +155,13 @@ class MineEstimator:
     ``fit`` runs ``steps`` ascent steps on ``sum_b I_b`` (a sum, not a mean, so
     each sample's gradient does not scale with the batch size), each with a
     fresh per-sample permutation; ``bound`` evaluates ``I_b`` with the current
-    weights. Runs with autocast disabled: the estimate stays float32.
+    weights. Runs with autocast disabled: the estimate stays float32. A DV bound
+    from ``N`` pairs cannot exceed about ``log N``: ``saturated`` flags estimates
+    at or above ``0.9 log N`` (see :mod:`uae_plugin.estimators`).
     """
+
+    name = "mine"
+    exact = False  # I <= 0 means the network learned nothing, not independence
 
     def __init__(
         self,
@@ -204,3 +210,7 @@ class MineEstimator:
         """``I_b`` for pairs ``a, b``, differentiable in ``b``; ``[B]`` float32."""
         with torch.autocast(a.device.type, enabled=False):
             return self.net.bound(a, b, self._perm(step, 0))
+
+    def saturated(self, mi: torch.Tensor) -> torch.Tensor:
+        """``I_b >= 0.9 log N``, ``[B]`` bool: at the bound's ceiling, not a measurement."""
+        return mine_saturated(mi, self.n_pairs)

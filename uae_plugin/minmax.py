@@ -9,12 +9,12 @@ from tqdm.auto import tqdm
 
 from .criteria import Criterion
 from .keep_best import KeepBest
-from .mine import MineEstimator
 from .model_guard import borrowed
-from .pairs import ConvPairs, Similarity, resolve_pairs
+from .pairs import Similarity
 from .result import AttackResult
 from .rng import SampleRandom, content_keys, index_keys, stream_id
 from .settings import MinMaxSettings, resolve_settings
+from .similarity import resolve_similarity
 from .validation import check_images, check_index, check_model_device, check_positive
 
 _DELTA_INIT_STREAM = 21
@@ -26,8 +26,8 @@ class MinMaxAttack:
     Solves, for every sample of a batch independently,
 
         min_{||delta||_inf <= eps, x + delta in [0, 1]}  max_{c >= 0}  F(delta, c),
-        F = c max(f_x(x + delta), 0) + I(x, x + delta)   (unsupervised criteria)
-        F = c max(f_x(x + delta), 0) - I(x, x + delta)   (Classification: MI is maximised)
+        F = c max(f_x(x + delta), 0) + w I(x, x + delta)   (unsupervised criteria)
+        F = c max(f_x(x + delta), 0) - w I(x, x + delta)   (Classification: MI is maximised)
 
     by alternating, for t = 1..T (ALGORITHM.md section 3):
 
@@ -36,9 +36,13 @@ class MinMaxAttack:
         c     <- max(0, (1 - beta t^-gamma) c + beta max(f_x(x + delta), 0))
         keep x + delta if it is the best iterate so far
 
-    ``I`` is a per-sample MINE estimate on pairs from ``similarity``. Each
-    sample has its own statistics network; all B run as one batched
-    computation. A sample's random draws are keyed by (seed, a hash of its
+    ``I`` is a per-sample estimate on pairs from ``similarity``, by
+    ``estimator``: ``"gaussian"`` (default) the closed form
+    ``-(k/2) log(1 - rho^2)``, ``rho`` the Pearson correlation of ``x`` and
+    ``x + delta`` (exact for Gaussian projections to ``k`` dimensions), or
+    ``"mine"``, the paper's DV bound from a statistics network per sample (all B
+    run as one batched computation), which cannot exceed about ``log N``.
+    ``w`` is ``mi_weight`` (0: the no-MI ablation). A sample's random draws are keyed by (seed, a hash of its
     values), or by (seed, ``index``) when given, so its result does not depend
     on its batch. The model is borrowed: parameters, ``.grad``, ``training``
     and ``requires_grad`` are as before after the call, also on error.
@@ -49,7 +53,10 @@ class MinMaxAttack:
         steps: outer iterations T (default from the preset).
         mine_steps: inner MINE steps K (default from the preset).
         similarity: "projection", "conv", an ``nn.Conv2d`` of the model, or a
-            callable ``x [B, ...] -> pairs [B, N, ...]``.
+            callable ``x [B, ...] -> pairs [B, N, ...]`` (``estimator="mine"`` only).
+        estimator: "gaussian", "mine" or "auto" (default from the preset: "auto",
+            gaussian for unsupervised criteria and mine for Classification, which
+            maximises MI; "reference": "mine" on uncentred projections).
         seed: int for reproducible draws; None draws one from torch's global RNG per call.
         preset: "default" or "reference" (the authors' exact settings), or a
             :class:`MinMaxSettings`.
@@ -75,6 +82,7 @@ class MinMaxAttack:
         similarity: Similarity = "projection",
         seed: int | None = None,
         preset: str | MinMaxSettings = "default",
+        estimator: str | None = None,
         model_training: bool = False,
         progress: bool = False,
         **settings: Any,
@@ -88,17 +96,17 @@ class MinMaxAttack:
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         self.criterion = criterion
         self.eps = check_positive(eps, "eps")
-        for name, value in (("steps", steps), ("mine_steps", mine_steps)):
+        for name, value in (("steps", steps), ("mine_steps", mine_steps), ("estimator", estimator)):
             if value is not None:
                 settings[name] = value
-        self.settings = resolve_settings(preset, settings)
+        self.settings = resolve_settings(preset, settings, criterion.maximize_mi)
         self.seed = seed
         self.model_training = bool(model_training)
         self.progress = progress
         self.similarity = similarity
         self._pair_cache: tuple[int, Any] | None = None
-        probe = resolve_pairs(similarity, criterion.model, n_pairs=2, dim=2, pool=None, seed=0)  # fail early
-        self._needs_images = isinstance(probe, ConvPairs)
+        probe = resolve_similarity(similarity, criterion.model, self.settings, seed=0)  # fail early
+        self._needs_images = probe.needs_images
 
     def __repr__(self) -> str:
         return (
@@ -171,16 +179,17 @@ class MinMaxAttack:
         evaluations_before = crit.evaluations
         rand = SampleRandom(seed, keys)
         state = crit.prepare(x, y, seed)
-        pairs = self._pairs(seed)
+        measure = self._similarity(seed)
+        pairs = measure.pairs
         x32 = x.detach().float()
         with torch.no_grad():
             clean_pairs = pairs(x)
-        mine = MineEstimator.for_pairs(rand, clean_pairs, s)
+        mine = measure.estimator(rand, clean_pairs)
         delta = self._initial_delta(x32, rand)
         delta_opt = torch.optim.Adam([delta], lr=s.step_size) if s.delta_optimizer == "adam" else None
         c = torch.full((x.shape[0],), s.c0, device=x.device) if c_init is None else c_init.float().clone()
-        mi_sign = -1.0 if crit.maximize_mi else 1.0
-        best = KeepBest(x, crit.maximize_mi)
+        mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
+        best = KeepBest(x, crit.maximize_mi, s.mi_weight, mine.exact)
         mi_hist, gap_hist = [], []
 
         x_adv = (x32 + delta).to(x.dtype)
@@ -192,7 +201,7 @@ class MinMaxAttack:
                 ev = crit.evaluate(x_adv, state)
                 mi = mine.bound(clean_pairs, moved_pairs, step=t)
             if t > 1:  # x_adv is iterate t-1, scored with theta_{t-1}
-                best.update(x_adv, ev.success, ev.gap, mi)
+                best.update(x_adv, ev.success, ev.gap, mi, mine.saturated(mi.detach()))
                 mi_hist.append(mi.detach())
                 gap_hist.append(ev.gap.detach())
                 if dual_ascent:
@@ -211,13 +220,10 @@ class MinMaxAttack:
         evaluations = crit.evaluations - evaluations_before
         return best.result(c, torch.stack(mi_hist), torch.stack(gap_hist), evaluations)
 
-    def _pairs(self, seed: int):
-        """The pair source for ``seed``; the last one is cached (its projection matrix is costly)."""
+    def _similarity(self, seed: int):
+        """Pair source and estimator for ``seed``; the last one is cached (a projection matrix is costly)."""
         if self._pair_cache is None or self._pair_cache[0] != seed:
-            s = self.settings
-            source = resolve_pairs(
-                self.similarity, self.criterion.model, n_pairs=s.n_pairs, dim=s.pair_dim, pool=s.pool, seed=seed
-            )
+            source = resolve_similarity(self.similarity, self.criterion.model, self.settings, seed)
             self._pair_cache = (seed, source)
         return self._pair_cache[1]
 

@@ -39,6 +39,36 @@ class ConvAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
+class StridedConvAutoencoder(nn.Module):
+    """Strided conv autoencoder with batch norm ``[B, 1, 28, 28] -> [B, 1, 28, 28]`` (sigmoid output).
+
+    Encoder: Conv2d(1, 16, 3, stride 2) -> BN -> ReLU -> Conv2d(16, 32, 3, stride 2) -> BN -> ReLU (32 x 7 x 7);
+    the decoder mirrors it with transposed convolutions. The kind of model on which UAE
+    augmentation with the paper's settings measured most harmful.
+    """
+
+    def __init__(self, channels: int = 1) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, 16, 3, stride=2, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, channels, 4, stride=2, padding=1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
 class DenseAutoencoder(nn.Module):
     """Dense autoencoder ``d -> hidden -> d`` on flattened inputs, output reshaped like the input."""
 

@@ -6,8 +6,17 @@ A pair source maps a batch ``x: [B, ...]`` to per-sample pseudo-batches
 - :class:`ProjectionPairs` ("projection", the reference's "random_sampling"):
   ``N`` Gaussian projections of the flattened sample to ``k`` dimensions,
   entries ``N(0, 1/k)``, each projected row standardised over its ``k`` values.
+  With ``centre=True`` the sample is pixel-centred first (``x - mean(x)``), so
+  the pairs carry the Pearson correlation of ``x`` and ``x'``, not their shared
+  brightness: without it, two independent images in [0, 1] give pairs with
+  correlation near 1 (their uncentred cosine).
 - :class:`ConvPairs` ("conv"): the maps of the model's first ``nn.Conv2d``; channel
-  i of ``conv(x)`` and of ``conv(x')`` form pair i.
+  i of ``conv(x)`` and of ``conv(x')`` form pair i; ``centre=True`` pixel-centres
+  the input and subtracts each map's spatial mean (the bias), so neither brightness
+  nor the border pattern that zero padding draws on a bright image is shared.
+- :class:`SamplePairs`: the flattened sample as its own single pair, ``[B, 1, d]``:
+  what the closed-form Gaussian estimator needs for projections (module
+  :mod:`uae_plugin.estimators`).
 - any callable ``x -> [B, N, ...]``.
 """
 
@@ -33,8 +42,8 @@ class ProjectionPairs:
     shape, tabular data included.
     """
 
-    def __init__(self, n_pairs: int, dim: int, seed: int) -> None:
-        self.n_pairs, self.dim, self.seed = n_pairs, dim, seed
+    def __init__(self, n_pairs: int, dim: int, seed: int, centre: bool = False) -> None:
+        self.n_pairs, self.dim, self.seed, self.centre = n_pairs, dim, seed, centre
         self._cache: dict[tuple[int, torch.device], torch.Tensor] = {}
 
     def matrix(self, d: int, device: torch.device) -> torch.Tensor:
@@ -53,6 +62,8 @@ class ProjectionPairs:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1).float()
+        if self.centre:
+            flat = flat - flat.mean(dim=1, keepdim=True)
         centred = (flat @ self.matrix(flat.shape[1], x.device)).reshape(-1, self.n_pairs, self.dim)
         std = torch.linalg.vector_norm(centred, dim=2, keepdim=True) / (self.dim - 1) ** 0.5
         return centred / (std + 1e-6)
@@ -63,16 +74,28 @@ class ConvPairs:
 
     ``pool`` (optional) average-pools each map to at most ``pool x pool``
     (a cheaper statistics network; the reference uses full-size maps).
+    ``centre`` pixel-centres ``x`` first and subtracts each map's mean over its positions after.
     """
 
-    def __init__(self, conv: nn.Module, pool: int | None = None) -> None:
-        self.conv, self.pool = conv, pool
+    def __init__(self, conv: nn.Module, pool: int | None = None, centre: bool = False) -> None:
+        self.conv, self.pool, self.centre = conv, pool, centre
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.centre:  # centre the input too: zero padding of a bright image would leave a shared border pattern
+            x = x - x.mean(dim=tuple(range(1, x.dim())), keepdim=True)
         maps = self.conv(x)
         if self.pool is not None and max(maps.shape[-2:]) > self.pool:
             maps = F.adaptive_avg_pool2d(maps, self.pool)
+        if self.centre:
+            maps = maps - maps.mean(dim=(-2, -1), keepdim=True)
         return maps
+
+
+class SamplePairs:
+    """The flattened sample as one pair: ``x [B, ...] -> [B, 1, d]`` float32."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], 1, -1).float()
 
 
 def first_conv2d(model: nn.Module) -> nn.Conv2d:
@@ -94,14 +117,15 @@ def resolve_pairs(
     dim: int,
     pool: int | None,
     seed: int,
+    centre: bool = False,
 ) -> PairSource:
     """Turn the user's ``similarity`` argument into a pair source."""
     if isinstance(similarity, nn.Conv2d):
-        return ConvPairs(similarity, pool)
+        return ConvPairs(similarity, pool, centre)
     if similarity == "projection":
-        return ProjectionPairs(n_pairs, dim, seed)
+        return ProjectionPairs(n_pairs, dim, seed, centre)
     if similarity == "conv":
-        return ConvPairs(first_conv2d(model), pool)
+        return ConvPairs(first_conv2d(model), pool, centre)
     if callable(similarity) and not isinstance(similarity, str):
         return similarity
     raise ValueError(

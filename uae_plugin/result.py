@@ -16,6 +16,9 @@ class AttackResult:
         label flipped for Classification).
     mi: ``[B]`` float32, the MINE estimate ``I(x, adv)`` that selected ``adv``.
     gap: ``[B]`` float32, ``f_x(adv)``.
+    saturated: ``[B]`` bool, ``mi`` is a MINE estimate at its ``log N`` ceiling
+        (``>= 0.9 log N``): a floor of the true value, not a measurement.
+        Always False for the closed-form ``"gaussian"`` estimator.
     c: ``[B]`` the final Lagrange multipliers.
     mi_history, gap_history: ``[T, B]`` the estimate and gap at every iterate.
     model_evaluations: rows the model evaluated (forward passes x batch rows).
@@ -29,6 +32,11 @@ class AttackResult:
     mi_history: torch.Tensor
     gap_history: torch.Tensor
     model_evaluations: int
+    saturated: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.saturated is None:  # a result built by hand, e.g. a slice of another
+            self.saturated = torch.zeros(self.success.shape, dtype=torch.bool, device=self.success.device)
 
     @property
     def success_rate(self) -> float:
@@ -38,6 +46,7 @@ class AttackResult:
     def __repr__(self) -> str:
         return (
             f"AttackResult(batch={self.adv.shape[0]}, success_rate={self.success_rate:.3f}, "
-            f"mean_mi={float(self.mi.mean()):.4f}, mean_gap={float(self.gap.mean()):.4g}, "
+            f"mean_mi={float(self.mi.mean()):.4f}, saturated={int(self.saturated.sum())}, "
+            f"mean_gap={float(self.gap.mean()):.4g}, "
             f"model_evaluations={self.model_evaluations})"
         )

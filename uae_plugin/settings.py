@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .estimators import check_estimator, concrete_estimator
 from .validation import check_count, check_non_negative, check_positive
 
 DELTA_OPTIMIZERS = ("sgd", "adam", "sign")
@@ -25,6 +26,12 @@ class MinMaxSettings:
     most pool x pool (None: full size). hidden_activation: ReLU between the
     two linear layers of a branch (the reference has none). init_scale:
     delta starts uniform in [-init_scale, init_scale] (None: eps).
+    estimator: "gaussian" (closed form, exact for projection pairs), "mine"
+    (the paper's DV bound) or "auto" (gaussian where MI is minimised, mine for
+    the supervised attack, which maximises it); see :mod:`uae_plugin.estimators`. centre: pixel-centre
+    projection inputs and centre conv maps, so pairs carry dependence and not
+    shared brightness (the reference does not). mi_weight: weight w of the MI
+    term, ``F = c max(f, 0) + w I``; 0 is the no-MI ablation.
     """
 
     steps: int = 40
@@ -43,6 +50,9 @@ class MinMaxSettings:
     pool: int | None = 8
     hidden_activation: bool = True
     init_scale: float | None = None
+    estimator: str = "auto"
+    centre: bool = True
+    mi_weight: float = 1.0
 
     def validated(self) -> MinMaxSettings:
         check_count(self.steps, "steps")
@@ -63,6 +73,10 @@ class MinMaxSettings:
             check_count(self.pool, "pool", minimum=2)
         if self.init_scale is not None:
             check_non_negative(self.init_scale, "init_scale")
+        check_estimator(self.estimator)
+        if not isinstance(self.centre, bool):
+            raise TypeError(f"centre must be True or False, got {self.centre!r}")
+        check_non_negative(self.mi_weight, "mi_weight")
         return self
 
 
@@ -84,6 +98,9 @@ REFERENCE = MinMaxSettings(
     pool=None,  # full-size maps
     hidden_activation=False,  # Linear(512) -> Linear(10), no activation between
     init_scale=None,  # delta ~ U[-eps, eps]
+    estimator="mine",  # the DV bound ...
+    centre=False,  # ... on uncentred projections
+    mi_weight=1.0,
 )
 
 DEFAULT = MinMaxSettings()
@@ -91,8 +108,10 @@ DEFAULT = MinMaxSettings()
 PRESETS: dict[str, MinMaxSettings] = {"default": DEFAULT, "reference": REFERENCE}
 
 
-def resolve_settings(preset: str | MinMaxSettings, overrides: dict[str, Any]) -> MinMaxSettings:
-    """A preset by name (or a settings object) with the given fields replaced."""
+def resolve_settings(
+    preset: str | MinMaxSettings, overrides: dict[str, Any], maximize_mi: bool = False
+) -> MinMaxSettings:
+    """A preset by name (or a settings object) with the given fields replaced, ``estimator="auto"`` made concrete."""
     if isinstance(preset, MinMaxSettings):
         base = preset
     elif preset in PRESETS:
@@ -103,4 +122,5 @@ def resolve_settings(preset: str | MinMaxSettings, overrides: dict[str, Any]) ->
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise TypeError(f"unknown MinMaxAttack setting(s) {unknown}; known: {sorted(known)}")
-    return replace(base, **overrides).validated()
+    settings = replace(base, **overrides).validated()
+    return replace(settings, estimator=concrete_estimator(settings.estimator, maximize_mi))
