@@ -1,17 +1,30 @@
-"""Concrete-autoencoder feature selection (Abid et al. 2019) with and without UAE augmentation.
+"""Concrete-autoencoder feature selection (Abid et al. 2019) with and without UAE augmentation, and its controls.
 
     python examples/concrete_autoencoder.py            # Mice Protein + MNIST, K in (10, 50), seeds 0, 1, 2
     python examples/concrete_autoencoder.py --quick    # tiny sizes, one seed, for CI
     python examples/concrete_autoencoder.py --uae-eps 0.5 --uae-steps 80   # a larger UAE budget
 
-For each data set, K and seed: "plain" trains a ConcreteAutoencoder on the
-train split; "uae" attacks that model with MinMaxAttack(Reconstruction(cae),
-similarity="projection"), one UAE per training row, and trains a fresh CAE
-with the same step budget on train + UAEs (input and target the same rows).
-Each method's K selected features are scored by the test accuracy of
+For each data set, K and seed, "plain" trains a ConcreteAutoencoder on the
+train split. That CAE is then perturbed, one x' per training row, in four ways:
+
+- "uae": MinMaxAttack(Reconstruction(cae), similarity="projection") with its
+  default closed-form Gaussian MI term (eps 0.1, 20 steps unless --uae-eps /
+  --uae-steps say otherwise);
+- "nomi": the same attack with mi_weight=0.0 (the no-MI ablation);
+- "noise": matched_gaussian_noise of the UAEs' L2 size, row by row;
+- "pgd": UnsupervisedPGD(Reconstruction(cae)), maximising the reconstruction
+  error, with eps equal to the attack's eps and 10 steps.
+
+Each of these trains a fresh CAE with the same step budget (and seed) on
+train + its x' (input and target the same rows). Each method's K selected
+features are scored by the test accuracy of
 ExtraTreesClassifier(n_estimators=100, random_state=seed) fit on those
-features of the train split. Writes results.md, metrics.json and
-accuracy.png to --out.
+features of the train split. Per augmentation the run records the mean exact
+MI mutual_information(x, x') (nats), the mean L2 norm of x' - x, and the share
+of rows whose x' the plain CAE reconstructs no worse than x (the UAE criterion
+||x - g(x')||^2 <= ||x - g(x)||^2; for "uae" and "nomi" the attack's success
+rate). Accuracy std is over seeds (population). Writes results.md,
+metrics.json and accuracy.png to --out.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from pathlib import Path
 import torch
 from table_script import parse_arguments, write_outputs  # examples/table_script.py
 
-from uae_plugin import MinMaxAttack, Reconstruction
+from uae_plugin import MinMaxAttack, Reconstruction, UnsupervisedPGD, matched_gaussian_noise, mutual_information
 from uae_plugin.concrete_autoencoder import ConcreteAutoencoder, train_concrete_autoencoder
 from uae_plugin.tabular_data import mice_protein_split, mnist_flat_split
 
@@ -37,6 +50,7 @@ FULL = {
     "batch_size": 64,
     "hidden": (128, 128),
     "attack": {"eps": 0.1, "steps": 20, "mine_steps": 2},
+    "pgd_steps": 10,
 }
 QUICK = {
     "seeds": (0,),
@@ -46,8 +60,11 @@ QUICK = {
     "batch_size": 64,
     "hidden": (64,),
     "attack": {"eps": 0.1, "steps": 5, "mine_steps": 1},
+    "pgd_steps": 10,
 }
 ATTACK_CHUNK = 500
+METHODS = ("plain", "uae", "nomi", "noise", "pgd")
+AUGMENTED = METHODS[1:]
 
 
 def load(name: str, seed: int, cfg: dict) -> dict[str, torch.Tensor]:
@@ -62,15 +79,48 @@ def train_cae(x: torch.Tensor, k: int, seed: int, cfg: dict) -> ConcreteAutoenco
     return train_concrete_autoencoder(model, x, cfg["cae_steps"], batch_size=cfg["batch_size"], seed=seed)
 
 
-def make_uaes(model: ConcreteAutoencoder, x: torch.Tensor, seed: int, cfg: dict) -> tuple[torch.Tensor, float]:
-    """One UAE per row of ``x``; returns them and the attack's success rate."""
-    attack = MinMaxAttack(Reconstruction(model), similarity="projection", seed=seed, **cfg["attack"])
+def make_uaes(
+    model: ConcreteAutoencoder, x: torch.Tensor, seed: int, cfg: dict, mi_weight: float = 1.0
+) -> tuple[torch.Tensor, float]:
+    """One UAE per row of ``x`` (``mi_weight=0.0``: the no-MI ablation); returns them and the attack's success rate."""
+    attack = MinMaxAttack(
+        Reconstruction(model), similarity="projection", seed=seed, mi_weight=mi_weight, **cfg["attack"]
+    )
     adv, success = [], []
     for start in range(0, x.shape[0], ATTACK_CHUNK):
         res = attack(x[start : start + ATTACK_CHUNK], index=torch.arange(start, min(start + ATTACK_CHUNK, x.shape[0])))
         adv.append(res.adv.detach())
         success.append(res.success)
     return torch.cat(adv), float(torch.cat(success).float().mean())
+
+
+def augmentations(model: ConcreteAutoencoder, x: torch.Tensor, seed: int, cfg: dict) -> tuple[dict, dict]:
+    """``{method: x' [N, D]}`` for every augmented method, and the success rate of the two MinMax attacks."""
+    uae, uae_success = make_uaes(model, x, seed, cfg)
+    nomi, nomi_success = make_uaes(model, x, seed, cfg, mi_weight=0.0)
+    pgd = UnsupervisedPGD(Reconstruction(model), eps=cfg["attack"]["eps"], steps=cfg["pgd_steps"], seed=seed)(x)
+    aug = {"uae": uae, "nomi": nomi, "noise": matched_gaussian_noise(x, uae, seed=seed), "pgd": pgd.detach()}
+    return aug, {"uae": uae_success, "nomi": nomi_success}
+
+
+def mean_mi(x: torch.Tensor, x_other: torch.Tensor) -> float:
+    """Mean over rows of the exact per-sample MI ``I(x_b, x'_b)`` in nats."""
+    chunks = [
+        mutual_information(x[i : i + ATTACK_CHUNK], x_other[i : i + ATTACK_CHUNK])
+        for i in range(0, len(x), ATTACK_CHUNK)
+    ]
+    return float(torch.cat(chunks).double().mean())
+
+
+def mean_l2(x: torch.Tensor, x_other: torch.Tensor) -> float:
+    """Mean over rows of ``||x'_b - x_b||_2``."""
+    return float((x_other - x).double().norm(dim=1).mean())
+
+
+@torch.no_grad()
+def reconstruction_gap(model: ConcreteAutoencoder, x: torch.Tensor, x_other: torch.Tensor) -> torch.Tensor:
+    """The UAE criterion per row, ``||x - g(x')||^2 - ||x - g(x)||^2`` by ``model`` (``<= 0``: no worse), ``[N]``."""
+    return (x - model(x_other)).pow(2).sum(dim=1) - (x - model(x)).pow(2).sum(dim=1)
 
 
 def accuracy(features: torch.Tensor, data: dict[str, torch.Tensor], seed: int) -> float:
@@ -84,12 +134,15 @@ def accuracy(features: torch.Tensor, data: dict[str, torch.Tensor], seed: int) -
 
 def run_one(name: str, k: int, seed: int, cfg: dict) -> list[dict]:
     data = load(name, seed, cfg)
-    plain = train_cae(data["x_train"], k, seed, cfg)
-    uaes, success = make_uaes(plain, data["x_train"], seed, cfg)
-    augmented = train_cae(torch.cat([data["x_train"], uaes]), k, seed, cfg)
+    x = data["x_train"]
+    models = {"plain": train_cae(x, k, seed, cfg)}
+    aug, success = augmentations(models["plain"], x, seed, cfg)
+    gaps = {method: reconstruction_gap(models["plain"], x, x_other) for method, x_other in aug.items()}
+    for method in AUGMENTED:
+        models[method] = train_cae(torch.cat([x, aug[method]]), k, seed, cfg)
     rows = []
-    for method, model in (("plain", plain), ("uae", augmented)):
-        features = model.selected_features()
+    for method in METHODS:
+        features = models[method].selected_features()
         rows.append(
             {
                 "data": name,
@@ -98,28 +151,62 @@ def run_one(name: str, k: int, seed: int, cfg: dict) -> list[dict]:
                 "method": method,
                 "accuracy": accuracy(features, data, seed),
                 "features": features.tolist(),
-                "uae_success_rate": success if method == "uae" else None,
+                "mi": mean_mi(x, aug[method]) if method in aug else None,
+                "l2": mean_l2(x, aug[method]) if method in aug else None,
+                "linf": float((aug[method] - x).abs().max()) if method in aug else None,
+                "no_worse": float((gaps[method] <= 0).double().mean()) if method in aug else None,
+                "mean_gap": float(gaps[method].double().mean()) if method in aug else None,
+                "attack_success_rate": success.get(method),
             }
         )
     return rows
 
 
+def _mean(values: list) -> float | None:
+    return None if values[0] is None else float(torch.tensor(values, dtype=torch.float64).mean())
+
+
 def summarise(rows: list[dict]) -> list[dict]:
-    groups: dict[tuple, list[float]] = {}
+    """Per data set, K and method: accuracy mean and std (population, over seeds), mean MI, L2 and attack success."""
+    groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["data"], r["k"], r["method"]), []).append(r["accuracy"])
+        groups.setdefault((r["data"], r["k"], r["method"]), []).append(r)
     out = []
-    for (name, k, method), accs in groups.items():
-        t = torch.tensor(accs, dtype=torch.float64)
-        std = float(t.std(unbiased=False)) if len(accs) > 1 else 0.0
-        out.append({"data": name, "k": k, "method": method, "mean": float(t.mean()), "std": std, "n": len(accs)})
+    for (name, k, method), runs in groups.items():
+        t = torch.tensor([r["accuracy"] for r in runs], dtype=torch.float64)
+        std = float(t.std(unbiased=False)) if len(runs) > 1 else 0.0
+        out.append(
+            {
+                "data": name,
+                "k": k,
+                "method": method,
+                "mean": float(t.mean()),
+                "std": std,
+                "n": len(runs),
+                "mi": _mean([r["mi"] for r in runs]),
+                "l2": _mean([r["l2"] for r in runs]),
+                "no_worse": _mean([r["no_worse"] for r in runs]),
+                "mean_gap": _mean([r["mean_gap"] for r in runs]),
+                "attack_success_rate": _mean([r["attack_success_rate"] for r in runs]),
+            }
+        )
     return out
 
 
+def _cell(value: float | None, form: str) -> str:
+    return "—" if value is None else format(value, form)
+
+
 def markdown(summary: list[dict]) -> str:
-    lines = ["| data | K | method | accuracy (mean ± std) | seeds |", "|---|---|---|---|---|"]
+    lines = [
+        "| data | K | method | accuracy (mean ± std) | MI(x, x') nats | L2(x' − x) | x' no worse | seeds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s in summary:
-        lines.append(f"| {s['data']} | {s['k']} | {s['method']} | {s['mean']:.3f} ± {s['std']:.3f} | {s['n']} |")
+        lines.append(
+            f"| {s['data']} | {s['k']} | {s['method']} | {s['mean']:.3f} ± {s['std']:.3f} | {_cell(s['mi'], '.2f')} "
+            f"| {_cell(s['l2'], '.3f')} | {_cell(s['no_worse'], '.0%')} | {s['n']} |"
+        )
     return "\n".join(lines)
 
 
@@ -130,17 +217,18 @@ def plot(summary: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     groups = sorted({(s["data"], s["k"]) for s in summary})
-    methods = ("plain", "uae")
-    fig, ax = plt.subplots(figsize=(1.6 * len(groups) + 2, 3.5))
-    for m, method in enumerate(methods):
+    width = 0.8 / len(METHODS)
+    fig, ax = plt.subplots(figsize=(2.2 * len(groups) + 2, 3.8))
+    for m, method in enumerate(METHODS):
         cells = [next(s for s in summary if (s["data"], s["k"], s["method"]) == (*g, method)) for g in groups]
-        xs = [i + (m - 0.5) * 0.38 for i in range(len(groups))]
-        ax.bar(xs, [c["mean"] for c in cells], 0.38, yerr=[c["std"] for c in cells], capsize=3, label=method)
+        xs = [i + (m - (len(METHODS) - 1) / 2) * width for i in range(len(groups))]
+        ax.bar(xs, [c["mean"] for c in cells], width, yerr=[c["std"] for c in cells], capsize=2, label=method)
     ax.set_xticks(range(len(groups)), [f"{name}\nK={k}" for name, k in groups])
     ax.set_ylabel("ExtraTrees test accuracy")
-    ax.set_ylim(0, 1)
-    ax.legend()
-    ax.set_title("Concrete AE features: plain vs UAE")
+    ax.set_ylim(0, 1.12)  # headroom for the legend above the bars
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    ax.legend(ncol=len(METHODS), fontsize="small", loc="upper center")
+    ax.set_title("Concrete AE features: plain, UAE and its controls")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -67,7 +67,7 @@ class RandomUAE(IntensityAugmentationBase2D):
         model: autoencoder ``[B, C, H, W] -> [B, C, H, W]`` or encoder ``[B, C, H, W] -> [B, D]``.
         task: "reconstruction" or "contrastive".
         p: probability that a row is replaced, in [0, 1].
-        eps: L-inf bound on ``x' - x`` (> 0; the paper uses 1.0).
+        eps: L-inf bound on ``x' - x`` (> 0; None: the preset's, 0.1 by default; the paper uses 1.0).
         steps: MinMax iterations T (None: the preset's, 40). Cost per attacked row: T + 2 model passes
             (times 2 n_views for "contrastive").
         same_on_batch: one random stream and one gate decision for the whole batch.
@@ -90,7 +90,7 @@ class RandomUAE(IntensityAugmentationBase2D):
         model: nn.Module,
         task: str = "reconstruction",
         p: float = 0.5,
-        eps: float = 1.0,
+        eps: float | None = None,
         steps: int | None = None,
         same_on_batch: bool = False,
         keepdim: bool = False,

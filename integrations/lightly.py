@@ -41,7 +41,7 @@ class UAETransform:
     def __init__(
         self,
         encoder: nn.Module,
-        eps: float = 1.0,
+        eps: float | None = None,
         steps: int = SIMCLR_STEPS,
         mean: Sequence[float] | torch.Tensor | None = None,
         std: Sequence[float] | torch.Tensor | None = None,

@@ -56,6 +56,9 @@ class _MinMaxAdapter(Attack):
         self.last_result: AttackResult | None = None
         self._settings, self._key, self._x = settings, None, None
         self._engine()  # every argument checked before any work
+        if self.eps is None:  # the preset's eps, shown in the repr like every other field
+            self.eps = self._minmax.eps
+            self._engine()
 
     def _engine(self) -> MinMaxAttack:
         key = (self.model, *(getattr(self, name, None) for name in self._live))
@@ -97,14 +100,14 @@ class UAE(_MinMaxAdapter):
     [0, 1] (normalised if ``set_normalization_used``) -> ``[B, C, H, W]``.
 
     Example:
-        >>> atk = UAE(autoencoder, eps=1.0, steps=40, seed=0)
+        >>> atk = UAE(autoencoder, steps=40, seed=0)  # eps: the preset's (default 0.1)
         >>> adv_images = atk(images); atk.last_result.success
     """
 
     def __init__(
         self,
         model: nn.Module,
-        eps: float = 1.0,
+        eps: float | None = None,
         steps: int = 40,
         mine_steps: int = 20,
         task: str = "reconstruction",

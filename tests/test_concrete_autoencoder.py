@@ -109,29 +109,93 @@ def test_example_refuses_bad_threads_with_one_line_and_status_2(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "--threads" in out.stderr
 
 
-def test_example_quick_run_writes_table_json_and_plot(tmp_path):
+METHODS = ("plain", "uae", "nomi", "noise", "pgd")
+AUGMENTED = METHODS[1:]
+
+
+def _runs_by_cell(metrics: dict) -> dict[tuple, dict[str, dict]]:
+    """``{(data, k, seed): {method: run}}``."""
+    cells: dict[tuple, dict[str, dict]] = {}
+    for r in metrics["runs"]:
+        cells.setdefault((r["data"], r["k"], r["seed"]), {})[r["method"]] = r
+    return cells
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    out_dir = tmp_path_factory.mktemp("quick")
     out = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(EXAMPLE), "--quick", "--out", str(out_dir)], capture_output=True, text=True, timeout=300
     )
+    return out, out_dir
+
+
+def test_example_quick_run_writes_table_json_and_plot(quick_run):
+    out, tmp_path = quick_run
     assert out.returncode == 0, out.stderr
     table = (tmp_path / "results.md").read_text()
-    assert "| mice | 10 | plain |" in table and "| mnist | 10 | uae |" in table
     assert table in out.stdout
+    assert "MI(x, x') nats" in table and "L2(x' − x)" in table
+    for data in ("mice", "mnist"):
+        for method in METHODS:
+            assert f"| {data} | 10 | {method} |" in table
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert {(s["data"], s["method"]) for s in metrics["summary"]} == {
-        (d, m) for d in ("mice", "mnist") for m in ("plain", "uae")
-    }
+    assert [(s["data"], s["method"]) for s in metrics["summary"]] == [
+        (d, m) for d in ("mice", "mnist") for m in METHODS
+    ]
     assert all(0.0 <= s["mean"] <= 1.0 for s in metrics["summary"])
     assert all(len(set(r["features"])) == r["k"] for r in metrics["runs"])
     assert (tmp_path / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_example_records_mi_and_l2_per_augmentation_and_plain_has_none(quick_run):
+    out, tmp_path = quick_run
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for s in metrics["summary"]:
+        if s["method"] == "plain":
+            assert s["mi"] is None and s["l2"] is None
+        else:  # finite, positive: x' moved but still carries information about x
+            assert 0.0 < s["mi"] < float("inf") and s["l2"] > 0.0
+    table = (tmp_path / "results.md").read_text()
+    mice_uae = next(s for s in metrics["summary"] if (s["data"], s["method"]) == ("mice", "uae"))
+    assert f"| {mice_uae['mi']:.2f} | {mice_uae['l2']:.3f} |" in table
+
+
+def test_example_controls_behave_as_their_definitions_say(quick_run):
+    out, tmp_path = quick_run
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    eps = metrics["settings"]["attack"]["eps"]
+    assert metrics["settings"]["pgd_steps"] == 10
+    for cell, runs in _runs_by_cell(metrics).items():
+        assert set(runs) == set(METHODS), cell
+        # noise is matched to the UAEs' L2 size row by row, so the means agree; it is not bounded by eps
+        assert runs["noise"]["l2"] == pytest.approx(runs["uae"]["l2"], rel=1e-3), cell
+        for method in ("uae", "nomi", "pgd"):  # the attacks stay in the L-inf ball of the attack's eps
+            assert 0.0 < runs[method]["linf"] <= eps + 1e-6, (cell, method)
+        # the MI term is what makes UAEs less informative than the same attack without it
+        assert runs["uae"]["mi"] < runs["nomi"]["mi"], cell
+        # the plain CAE's criterion, recomputed, agrees with what the MinMax attacks report
+        for method in ("uae", "nomi"):
+            assert runs[method]["no_worse"] == pytest.approx(runs[method]["attack_success_rate"], abs=1e-6)
+        for method in ("noise", "pgd"):
+            assert runs[method]["attack_success_rate"] is None
+        # PGD maximises the reconstruction error; the MinMax attacks keep it no worse where they succeed
+        assert runs["pgd"]["mean_gap"] > 0 and runs["pgd"]["no_worse"] < runs["uae"]["no_worse"], cell
+        assert runs["pgd"]["mean_gap"] > max(runs["uae"]["mean_gap"], runs["nomi"]["mean_gap"]), cell
 
 
 def test_example_budget_options_reach_the_attack_and_bad_ones_are_refused(tmp_path):
     argv = [sys.executable, str(EXAMPLE), "--quick", "--out", str(tmp_path), "--uae-eps", "0.5", "--uae-steps", "2"]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["attack"]["eps"] == 0.5
-    assert json.loads((tmp_path / "metrics.json").read_text())["settings"]["attack"]["steps"] == 2
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["settings"]["attack"]["eps"] == 0.5
+    assert metrics["settings"]["attack"]["steps"] == 2
+    for runs in _runs_by_cell(metrics).values():  # PGD follows the attack's eps: beyond the default 0.1, within 0.5
+        assert 0.1 < runs["pgd"]["linf"] <= 0.5 + 1e-6
+        assert runs["noise"]["l2"] == pytest.approx(runs["uae"]["l2"], rel=1e-3)
     bad = subprocess.run([sys.executable, str(EXAMPLE), "--uae-eps", "-1", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 2 and "--uae-eps" in bad.stderr and not (tmp_path / "x").exists()

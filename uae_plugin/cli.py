@@ -18,7 +18,12 @@ USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, NotADi
 
 def _attack_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("attack")
-    g.add_argument("--eps", type=float, default=1.0, help="L-inf bound on the perturbation (default 1.0)")
+    g.add_argument(
+        "--eps",
+        type=float,
+        default=None,
+        help="L-inf bound on the perturbation (default: the preset's, 0.1; reference 1.0)",
+    )
     g.add_argument("--steps", type=int, default=None, help="MinMax iterations T (default: the preset's, 40)")
     g.add_argument("--mine-steps", type=int, default=None, help="inner MINE steps K (default: the preset's, 2)")
     g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="pair source of the MI")

@@ -5,8 +5,9 @@ Protocol, per model and seed (Hsu et al., AAAI 2022, Sec. 4.1, on the embedded M
 1. pre-train ``g`` from a seeded init for ``pretrain_steps`` Adam steps on ``x_train``, minimising
    ``mean (x - g(x))^2`` (plus ``l1 mean |h|`` for :class:`SparseAutoencoder`);
 2. from that ``g``, build one augmentation ``x'`` per training digit ``x``, by method:
-   ``none`` (no augmentation), ``uae`` (``MinMaxAttack(Reconstruction(g))``), ``noise``
-   (``matched_gaussian_noise``: ``||x' - x||_2`` equal to the UAE's), ``pgd`` (``UnsupervisedPGD``, L-inf ``pgd_eps``);
+   ``none`` (no augmentation), ``uae`` (``MinMaxAttack(Reconstruction(g))``), ``nomi`` (the same attack with
+   ``mi_weight=0``: the no-MI ablation), ``noise`` (``matched_gaussian_noise``: ``||x' - x||_2`` equal to the
+   UAE's), ``pgd`` (``UnsupervisedPGD``, L-inf ``pgd_eps``);
 3. continue training ``g`` for ``retrain_steps`` Adam steps of ``batch_size`` rows drawn from
    ``x_train`` (``none``) or ``x_train ∪ {x'}``, the pair ``(x', target)`` with ``target = x``
    (``"clean"``) or ``x'`` (``"self"``);
@@ -42,7 +43,7 @@ from .models import ConvAutoencoder, DenseAutoencoder, SparseAutoencoder, recons
 from .report import format_table
 
 MODELS = {"conv": ConvAutoencoder, "dense": DenseAutoencoder, "sparse": SparseAutoencoder}
-METHODS = ("none", "noise", "pgd", "uae")
+METHODS = ("none", "noise", "pgd", "nomi", "uae")
 TARGETS = ("clean", "self")
 __all__ = [
     "DEFAULT",
@@ -161,13 +162,16 @@ def continue_training(
     return model, steps
 
 
-def _uaes(model: nn.Module, x: torch.Tensor, config: ExperimentConfig, seed: int, folder: Path | None) -> dict:
+def _uaes(
+    model: nn.Module, x: torch.Tensor, config: ExperimentConfig, seed: int, folder: Path | None, mi_weight: float = 1.0
+) -> dict:
     attack = MinMaxAttack(
         Reconstruction(model),
         eps=config.uae_eps,
         steps=config.uae_steps,
         mine_steps=config.uae_mine_steps,
         init_scale=config.uae_init_scale,
+        mi_weight=mi_weight,
         seed=seed,
     )
     if folder is not None:
@@ -182,6 +186,9 @@ def augmentations(model: nn.Module, x: torch.Tensor, config: ExperimentConfig, s
     """``{method: x' [N, ...]}`` for every method but "none", and the UAE success ``[N]`` bool."""
     uae = _uaes(model, x, config, seed, folder)
     aug = {"uae": uae["adv"], "noise": matched_gaussian_noise(x, uae["adv"], seed=seed)}
+    if "nomi" in config.methods:
+        nomi_folder = None if folder is None else folder.with_name(folder.name + "-nomi")
+        aug["nomi"] = _uaes(model, x, config, seed, nomi_folder, mi_weight=0.0)["adv"]
     if "pgd" in config.methods:
         aug["pgd"] = UnsupervisedPGD(Reconstruction(model), eps=config.pgd_eps, steps=config.pgd_steps, seed=seed)(x)
     return aug, uae["success"]

@@ -15,7 +15,7 @@ from .result import AttackResult
 from .rng import SampleRandom, content_keys, index_keys, stream_id
 from .settings import MinMaxSettings, resolve_settings
 from .similarity import resolve_similarity
-from .validation import check_images, check_index, check_model_device, check_positive
+from .validation import check_images, check_index, check_model_device
 
 _DELTA_INIT_STREAM = 21
 
@@ -49,7 +49,8 @@ class MinMaxAttack:
 
     Args:
         criterion: :class:`Reconstruction`, :class:`Contrastive` or :class:`Classification`.
-        eps: L-inf bound on delta (the paper uses 1.0: only the [0, 1] box binds).
+        eps: L-inf bound on delta (default from the preset: 0.1, which measured harmless for
+            augmentation; "reference": the paper's 1.0, where only the [0, 1] box binds).
         steps: outer iterations T (default from the preset).
         mine_steps: inner MINE steps K (default from the preset).
         similarity: "projection", "conv", an ``nn.Conv2d`` of the model, or a
@@ -69,14 +70,14 @@ class MinMaxAttack:
         Returns an :class:`AttackResult` with ``adv [B, ...]``, ``success/mi/gap [B]``.
 
     Example:
-        >>> attack = MinMaxAttack(Reconstruction(autoencoder), eps=1.0, seed=0)
+        >>> attack = MinMaxAttack(Reconstruction(autoencoder), seed=0)
         >>> res = attack(x); res.adv, res.success, res.mi, res.gap
     """
 
     def __init__(
         self,
         criterion: Criterion,
-        eps: float = 1.0,
+        eps: float | None = None,
         steps: int | None = None,
         mine_steps: int | None = None,
         similarity: Similarity = "projection",
@@ -95,11 +96,11 @@ class MinMaxAttack:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"seed must be an int or None, got {seed!r}")
         self.criterion = criterion
-        self.eps = check_positive(eps, "eps")
-        for name, value in (("steps", steps), ("mine_steps", mine_steps), ("estimator", estimator)):
+        for name, value in (("eps", eps), ("steps", steps), ("mine_steps", mine_steps), ("estimator", estimator)):
             if value is not None:
                 settings[name] = value
         self.settings = resolve_settings(preset, settings, criterion.maximize_mi)
+        self.eps = self.settings.eps
         self.seed = seed
         self.model_training = bool(model_training)
         self.progress = progress
