@@ -47,6 +47,7 @@ def test_augmented_methods_train_on_train_plus_one_augmentation_per_digit(quick_
                 "none": QUICK.n_train,
                 "noise": 2 * QUICK.n_train,
                 "pgd": 2 * QUICK.n_train,
+                "nomi": 2 * QUICK.n_train,
                 "uae": 2 * QUICK.n_train,
             }
 

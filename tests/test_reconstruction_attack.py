@@ -4,19 +4,30 @@ from uae_plugin import REFERENCE, MinMaxAttack, Reconstruction, matched_gaussian
 from uae_plugin.pairs import first_conv2d
 
 
-def test_defaults_succeed_on_conv_autoencoder_trained_on_mnist(conv_ae, digits):
-    res = MinMaxAttack(Reconstruction(conv_ae), seed=0)(digits)
+PAPER_EPS = {"eps": 1.0, "init_scale": 0.5}  # the paper's eps, delta_0 in +-0.5
+
+
+def test_paper_eps_succeeds_on_conv_autoencoder_trained_on_mnist(conv_ae, digits):
+    res = MinMaxAttack(Reconstruction(conv_ae), seed=0, **PAPER_EPS)(digits)
     assert res.success_rate >= 0.9
 
 
 def test_conv_similarity_succeeds_on_conv_autoencoder(conv_ae, digits):
-    res = MinMaxAttack(Reconstruction(conv_ae), similarity="conv", seed=0)(digits)
+    res = MinMaxAttack(Reconstruction(conv_ae), similarity="conv", seed=0, **PAPER_EPS)(digits)
     assert res.success_rate >= 0.9
 
 
 def test_projection_mode_succeeds_on_dense_autoencoder(dense_ae, digits):
-    res = MinMaxAttack(Reconstruction(dense_ae), similarity="projection", seed=0)(digits)
+    res = MinMaxAttack(Reconstruction(dense_ae), similarity="projection", seed=0, **PAPER_EPS)(digits)
     assert res.success_rate >= 0.9
+
+
+def test_defaults_stay_in_the_default_ball_and_lower_the_information_kept(conv_ae, digits):
+    x = digits[:32]
+    res = MinMaxAttack(Reconstruction(conv_ae), seed=0)(x)
+    assert float((res.adv - x).abs().max()) <= 0.1 + 1e-6
+    ablation = MinMaxAttack(Reconstruction(conv_ae), seed=0, mi_weight=0.0)(x)
+    assert float(res.mi.mean()) < float(mutual_information(x, ablation.adv).mean())
 
 
 def test_successful_examples_reconstruct_no_worse_than_the_clean_sample(conv_ae, digits):
@@ -49,7 +60,7 @@ def test_attack_lowers_estimated_mutual_information(conv_ae, digits):
 
 def test_uae_carries_less_information_than_gaussian_noise_of_its_size(conv_ae, digits):
     x = digits[:32]
-    res = MinMaxAttack(Reconstruction(conv_ae), seed=0)(x)
+    res = MinMaxAttack(Reconstruction(conv_ae), seed=0, **PAPER_EPS)(x)
     noise = matched_gaussian_noise(x, res.adv)
     assert float(mutual_information(x, res.adv, steps=200).mean()) < float(
         mutual_information(x, noise, steps=200).mean()
