@@ -3,7 +3,6 @@ import torch
 from uae_plugin import REFERENCE, MinMaxAttack, Reconstruction, matched_gaussian_noise, mutual_information
 from uae_plugin.pairs import first_conv2d
 
-
 PAPER_EPS = {"eps": 1.0, "init_scale": 0.5}  # the paper's eps, delta_0 in +-0.5
 
 
