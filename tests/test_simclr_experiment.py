@@ -1,8 +1,10 @@
 """The SimCLR comparison's parts: Animal-MNIST data, the stride-2 stem, RoCL's attack through the real
-torchattacks PGD, UAESimCLR(uae="rocl") under a real Lightning Trainer, the evaluation probes, and the example."""
+torchattacks PGD, UAESimCLR(uae="rocl") under a real Lightning Trainer, the evaluation probes, the example and its
+no-MI ablation."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -170,16 +172,30 @@ def test_example_quick_run_writes_table_json_and_plot(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert table in out.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    methods = ("plain", "offline", "online", "noise", "rocl")
+    methods = ("raw pixels", "plain", "offline", "online", "online-nomi", "noise", "rocl")
     assert [(s["data"], s["method"]) for s in metrics["summary"]] == [
         (d, m) for d in ("mnist", "animals") for m in methods
     ]
     for s in metrics["summary"]:
         assert all(0.0 <= s[m] <= 1.0 for m in ("knn", "linear", "linear_pgd_0.05", "linear_pgd_0.1")), s
+    assert "| mnist | raw pixels |" in table and "| animals | online-nomi |" in table
+    raw = [r for r in metrics["runs"] if r["method"] == "raw pixels"]
+    assert len(raw) == 2 and all(r["train_seconds"] == 0.0 for r in raw)  # the baseline trains nothing
     offline = [r for r in metrics["runs"] if r["method"] == "offline"]
     assert all(0.0 <= r["uae_success_rate"] <= 1.0 and 0.0 <= r["uae_linf_mean"] <= 0.3 + 1e-5 for r in offline)
     assert all(r["n_uaes"] == round(r["uae_success_rate"] * 64) for r in offline)  # only successful UAEs are added
     assert (tmp_path / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_mi_ablation_is_the_online_attack_with_mi_weight_zero(monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLE.parent))  # the example imports examples/table_script.py
+    example = importlib.import_module("simclr_uae")
+    cfg = example.QUICK
+    for method, weight in (("online", 1.0), ("online-nomi", 0.0)):
+        uae, options = example.method_options(method, cfg)
+        model = UAESimCLR(example.backbone(cfg["backbone"]), uae=uae, **options, **STATS)
+        assert uae == "online" and model.uae_transform.attack.settings.mi_weight == weight
+        assert model.uae_transform.attack.eps == cfg["online_uae"]["eps"]  # otherwise the same attack
 
 
 def test_noise_control_views_are_the_attacks_start_size_and_train_under_lightning(mnist):
