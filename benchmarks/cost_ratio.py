@@ -15,10 +15,10 @@ import argparse
 
 import torch
 from pgd_floor import best_time, time_pgd
+from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction
 from uae_plugin.data import mnist_split
-from uae_plugin.models import ConvAutoencoder, train_autoencoder
 
 
 def main() -> None:
@@ -26,9 +26,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=256)
     args = parser.parse_args()
-    torch.manual_seed(0)
     data = mnist_split(seed=0)
-    model = train_autoencoder(ConvAutoencoder(), data["x_train"], epochs=3, seed=0)
+    model = trained_autoencoders(data["x_train"], ("conv AE",))["conv AE"]
     x = data["x_test"][: args.batch]
     attacks = {
         "default (gaussian)": MinMaxAttack(Reconstruction(model), steps=40, seed=0),

@@ -15,10 +15,10 @@ import argparse
 import time
 
 import torch
+from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction, mutual_information
 from uae_plugin.data import mnist_split
-from uae_plugin.models import ConvAutoencoder, DenseAutoencoder, train_autoencoder
 
 CANDIDATES = (
     {"mine_steps": 5, "pair_dim": 32},  # the earlier defaults: 5 MINE steps, 64 projections to 32 dims
@@ -34,13 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=256)
     args = parser.parse_args()
-    torch.manual_seed(0)
     data = mnist_split(seed=0)
     x = data["x_test"][: args.samples]
-    models = {
-        "conv AE": train_autoencoder(ConvAutoencoder(), data["x_train"], epochs=3, seed=0),
-        "dense AE": train_autoencoder(DenseAutoencoder(), data["x_train"], epochs=3, seed=0),
-    }
+    models = trained_autoencoders(data["x_train"])
     print(f"{args.samples} held-out MNIST digits, T=40, torch {torch.__version__}, {torch.get_num_threads()} threads\n")
     print("| model | settings | samples/s | success | MI(x, adv), fresh MINE (mean ± std, 3 seeds) |")
     print("|---|---|---|---|---|")

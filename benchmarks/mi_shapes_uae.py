@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 
 import torch
+from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction, matched_gaussian_noise, mutual_information
 from uae_plugin.data import mnist_split
-from uae_plugin.models import ConvAutoencoder, DenseAutoencoder, train_autoencoder
 
 SETTINGS = {
     "defaults": {},
@@ -44,11 +44,7 @@ def main() -> None:
     settings = dict(parse_variant(v) for v in args.setting) if args.setting else SETTINGS
     data = mnist_split(seed=0)
     x = data["x_test"][: args.samples]
-    torch.manual_seed(0)
-    models = {
-        "conv AE": train_autoencoder(ConvAutoencoder(), data["x_train"], epochs=3, seed=0),
-        "dense AE": train_autoencoder(DenseAutoencoder(), data["x_train"], epochs=3, seed=0),
-    }
+    models = trained_autoencoders(data["x_train"])
     print(f"{args.samples} held-out MNIST digits, seeds 0-2, torch {torch.__version__}; MI in nats\n")
     print("| model | setting | success | MI uae | MI no-MI | MI noise | L2 uae / no-MI | uae/no-MI | uae/noise |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 
-import torch
 from torch.profiler import ProfilerActivity, profile
+from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction
 from uae_plugin.data import mnist_split
-from uae_plugin.models import ConvAutoencoder, train_autoencoder
 
 GROUPS = {
     "statistics networks (bmm, baddbmm, ReLU, gather)": (
@@ -47,9 +46,8 @@ def main() -> None:
     parser.add_argument("--mine-steps", type=int, default=None)
     parser.add_argument("--rows", type=int, default=15)
     args = parser.parse_args()
-    torch.manual_seed(0)
     data = mnist_split(seed=0)
-    model = train_autoencoder(ConvAutoencoder(), data["x_train"], epochs=3, seed=0)
+    model = trained_autoencoders(data["x_train"], ("conv AE",))["conv AE"]
     x = data["x_test"][: args.batch]
     attack = MinMaxAttack(Reconstruction(model), mine_steps=args.mine_steps, seed=0)
     attack(x[:8])
