@@ -15,7 +15,6 @@ from typing import Any
 import torch
 
 from .criteria import Criterion
-from .keep_best import KeepBest
 from .minmax import MinMaxAttack
 from .model_guard import borrowed
 from .result import AttackResult
@@ -49,8 +48,7 @@ class BinarySearchPenalty:
         c = torch.full((b,), self.attack.settings.c0, device=x.device)
         lower = torch.zeros_like(c)
         upper = torch.full_like(c, float("inf"))
-        s = self.attack.settings
-        best = KeepBest(x, self.attack.criterion.maximize_mi, s.mi_weight, exact=s.estimator == "gaussian")
+        best = self.attack.keep_best(x)
         evaluations, mi_hist, gap_hist = 0, [], []
         for _ in range(self.searches):
             res = self.attack.run(x, y, index=index, c_init=c, dual_ascent=False)

@@ -62,7 +62,6 @@ class GaussianEstimator:
     """
 
     name = "gaussian"
-    exact = True  # I >= 0 is a valid estimate; 0 means uncorrelated
 
     def __init__(self, m: float) -> None:
         self.m = float(m)

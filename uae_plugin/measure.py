@@ -9,7 +9,7 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from .estimators import concrete_estimator
+from .estimators import SATURATION, concrete_estimator
 from .model_guard import borrowed
 from .pairs import Similarity
 from .rng import SampleRandom, content_keys
@@ -80,8 +80,8 @@ def mutual_information(
     saturated = est.saturated(mi)
     if bool(saturated.any()):
         warnings.warn(
-            f"{int(saturated.sum())} of {mi.shape[0]} MINE estimates are at or above 0.9 log N = "
-            f"{0.9 * math.log(a.shape[1]):.2f} nats (N = {a.shape[1]} pairs): the DV bound cannot exceed about "
+            f"{int(saturated.sum())} of {mi.shape[0]} MINE estimates are at or above {SATURATION} log N = "
+            f"{SATURATION * math.log(a.shape[1]):.2f} nats (N = {a.shape[1]} pairs): the DV bound cannot exceed about "
             "log N, so these are floors of the true MI, not measurements; use estimator='gaussian'",
             SaturationWarning,
             stacklevel=2,

@@ -161,7 +161,6 @@ class MineEstimator:
     """
 
     name = "mine"
-    exact = False  # I <= 0 means the network learned nothing, not independence
 
     def __init__(
         self,

@@ -185,12 +185,12 @@ class MinMaxAttack:
         x32 = x.detach().float()
         with torch.no_grad():
             clean_pairs = pairs(x)
-        mine = measure.estimator(rand, clean_pairs)
+        estimator = measure.estimator(rand, clean_pairs)
         delta = self._initial_delta(x32, rand)
         delta_opt = torch.optim.Adam([delta], lr=s.step_size) if s.delta_optimizer == "adam" else None
         c = torch.full((x.shape[0],), s.c0, device=x.device) if c_init is None else c_init.float().clone()
         mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
-        best = KeepBest(x, crit.maximize_mi, s.mi_weight, mine.exact)
+        best = self.keep_best(x)
         mi_hist, gap_hist = [], []
 
         x_adv = (x32 + delta).to(x.dtype)
@@ -200,9 +200,9 @@ class MinMaxAttack:
             last = t == s.steps + 1
             with torch.set_grad_enabled(not last):
                 ev = crit.evaluate(x_adv, state)
-                mi = mine.bound(clean_pairs, moved_pairs, step=t)
+                mi = estimator.bound(clean_pairs, moved_pairs, step=t)
             if t > 1:  # x_adv is iterate t-1, scored with theta_{t-1}
-                best.update(x_adv, ev.success, ev.gap, mi, mine.saturated(mi.detach()))
+                best.update(x_adv, ev.success, ev.gap, mi, estimator.saturated(mi.detach()))
                 mi_hist.append(mi.detach())
                 gap_hist.append(ev.gap.detach())
                 if dual_ascent:
@@ -216,10 +216,16 @@ class MinMaxAttack:
             with torch.set_grad_enabled(t < s.steps):  # one projection serves the fit and the next step
                 x_adv = (x32 + delta).to(x.dtype)
                 moved_pairs = pairs(x_adv)
-            mine.fit(clean_pairs, moved_pairs, s.mine_steps, step=t)
+            estimator.fit(clean_pairs, moved_pairs, s.mine_steps, step=t)
 
         evaluations = crit.evaluations - evaluations_before
         return best.result(c, torch.stack(mi_hist), torch.stack(gap_hist), evaluations)
+
+    def keep_best(self, x: torch.Tensor) -> KeepBest:
+        """The per-sample choice of the returned iterate for this attack's criterion, MI weight and estimator
+        (a Gaussian estimate of 0 means independence; a MINE estimate of 0 means an untrained network)."""
+        s = self.settings
+        return KeepBest(x, self.criterion.maximize_mi, s.mi_weight, exact=s.estimator == "gaussian")
 
     def _similarity(self, seed: int):
         """Pair source and estimator for ``seed``; the last one is cached (a projection matrix is costly)."""
