@@ -23,9 +23,9 @@ from uae_plugin.data import mnist_split
 
 SETTINGS = {
     "defaults": {},
-    "paper's eps": {"eps": 1.0},
-    "paper's eps, start 0.5": {"eps": 1.0, "init_scale": 0.5},
-    "paper's eps, start 0.5, T 100": {"eps": 1.0, "init_scale": 0.5, "steps": 100},
+    "paper's eps and c0": {"eps": 1.0, "c0": 1e-3},
+    "paper's eps and c0, start 0.5": {"eps": 1.0, "c0": 1e-3, "init_scale": 0.5},
+    "paper's eps and c0, start 0.5, T 100": {"eps": 1.0, "c0": 1e-3, "init_scale": 0.5, "steps": 100},
 }
 
 

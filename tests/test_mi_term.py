@@ -5,7 +5,7 @@ import torch
 
 from uae_plugin import MinMaxAttack, Reconstruction, matched_gaussian_noise, mutual_information
 
-PAPER_EPS = {"eps": 1.0, "init_scale": 0.5, "steps": 100}  # eps of every published run, delta_0 in +-0.5
+PAPER_EPS = {"eps": 1.0, "c0": 1e-3, "init_scale": 0.5, "steps": 100}  # eps and c0 of the paper, delta_0 in +-0.5
 
 
 @pytest.mark.parametrize("model_name", ["conv_ae", "dense_ae"])
@@ -41,3 +41,16 @@ def test_a_larger_mi_weight_lowers_the_information_kept(dense_ae, digits):
         for w in (0.0, 0.1, 1.0)
     ]
     assert mis[0] > mis[1] > mis[2]
+
+
+@pytest.mark.parametrize("model_name", ["conv_ae", "dense_ae"])
+def test_the_default_dual_start_lets_every_attack_succeed_at_the_default_eps(model_name, request, digits):
+    # From the paper's c0 = 1e-3 the dual variable never outweighs an MI term of tens of nats within
+    # T = 40 at eps 0.1, and most attacks fail; the default c0 = 10 must not.
+    model = request.getfixturevalue(model_name)
+    x = digits[:64]
+    default = MinMaxAttack(Reconstruction(model), seed=0)(x)
+    assert default.success_rate >= 0.9
+    papers_start = MinMaxAttack(Reconstruction(model), seed=0, c0=1e-3)(x)
+    assert papers_start.success_rate < default.success_rate
+    assert float(default.mi.mean()) <= float(papers_start.mi.mean()) + 0.5  # no more information kept

@@ -63,7 +63,8 @@ class ExperimentConfig:
 
     n_train/n_test: digits of the fixed split ``mnist_split(seed=data_seed)``; n_augment: training
     digits that get an augmentation (None: all). uae_*: ``MinMaxAttack`` steps T, L-inf eps,
-    ``init_scale`` of delta_0 and MINE steps K (None: the attack's default). pgd_*: ``UnsupervisedPGD`` eps and steps.
+    ``init_scale`` of delta_0, MINE steps K and the dual start ``c0`` (None: the attack's default;
+    ``uae_eps``, ``uae_c0``: the paper's 1 and 1e-3 by default). pgd_*: ``UnsupervisedPGD`` eps and steps.
     target: "self" (x' -> x', default: an augmentation appended to the training set reconstructs
     itself, the regime where UAEs helped) or "clean" (x' -> x). sparse_l1: the code penalty weight.
     """
@@ -85,6 +86,7 @@ class ExperimentConfig:
     uae_eps: float = 1.0
     uae_init_scale: float | None = 0.5
     uae_mine_steps: int | None = None
+    uae_c0: float | None = 1e-3
     target: str = "self"
     sparse_l1: float = 1e-2  # 36% of code units active on test digits (1e-3: 66%, 0: 77%)
     n_images: int = 8
@@ -173,6 +175,7 @@ def _uaes(
         init_scale=config.uae_init_scale,
         mi_weight=mi_weight,
         seed=seed,
+        **({} if config.uae_c0 is None else {"c0": config.uae_c0}),
     )
     if folder is not None:
         generate_dataset(attack, x, folder, progress=False)

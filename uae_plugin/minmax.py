@@ -187,6 +187,7 @@ class MinMaxAttack:
             clean_pairs = pairs(x)
         estimator = measure.estimator(rand, clean_pairs)
         delta = self._initial_delta(x32, rand)
+        box = self._box(x32)
         delta_opt = torch.optim.Adam([delta], lr=s.step_size) if s.delta_optimizer == "adam" else None
         c = torch.full((x.shape[0],), s.c0, device=x.device) if c_init is None else c_init.float().clone()
         mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
@@ -212,7 +213,7 @@ class MinMaxAttack:
                 break
             objective = (c * torch.relu(ev.gap) + mi_sign * mi).sum()
             (grad,) = torch.autograd.grad(objective, delta)
-            self._descend(x32, delta, grad, delta_opt)
+            self._descend(delta, grad, delta_opt, box)
             with torch.set_grad_enabled(t < s.steps):  # one projection serves the fit and the next step
                 x_adv = (x32 + delta).to(x.dtype)
                 moved_pairs = pairs(x_adv)
@@ -245,12 +246,19 @@ class MinMaxAttack:
         delta = (2.0 * u - 1.0) * self.start_scale
         return (torch.clamp(x + delta, 0.0, 1.0) - x).requires_grad_(True)
 
+    def _box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The feasible set of delta as per-pixel bounds: ``max(-eps, -x) <= delta <= min(eps, 1 - x)``.
+
+        The intersection of ``[-eps, eps]`` and ``[-x, 1 - x]`` (both contain 0), so one clamp to it equals
+        the clamp to the eps-ball followed by the clamp of ``x + delta`` to [0, 1]."""
+        return torch.clamp(-x, min=-self.eps), torch.clamp(1.0 - x, max=self.eps)
+
     def _descend(
         self,
-        x: torch.Tensor,
         delta: torch.Tensor,
         grad: torch.Tensor,
         delta_opt: torch.optim.Optimizer | None,
+        box: tuple[torch.Tensor, torch.Tensor],
     ) -> None:
         """One step on delta, then the projection onto ``||delta||_inf <= eps, x + delta in [0, 1]``."""
         s = self.settings
@@ -263,5 +271,5 @@ class MinMaxAttack:
                 delta.sub_(s.step_size * grad.sign())
             else:
                 delta.sub_(s.step_size * grad)
-            delta.clamp_(-self.eps, self.eps)
-            delta.copy_(torch.clamp(x + delta, 0.0, 1.0) - x)
+            torch.clamp(delta, box[0], box[1], out=delta)
+
