@@ -17,8 +17,7 @@ import json
 import time
 from dataclasses import replace
 
-from uae_plugin.experiment import DEFAULT
-from uae_plugin.experiment import run_experiment
+from uae_plugin.experiment import DEFAULT, run_experiment
 from uae_plugin.report import format_table
 
 VARIANTS = {

@@ -272,4 +272,3 @@ class MinMaxAttack:
             else:
                 delta.sub_(s.step_size * grad)
             torch.clamp(delta, box[0], box[1], out=delta)
-
