@@ -18,7 +18,7 @@ from pgd_floor import best_time, time_pgd
 from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
 
 
 def main() -> None:

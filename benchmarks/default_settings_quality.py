@@ -18,7 +18,7 @@ import torch
 from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction, mutual_information
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
 
 CANDIDATES = (
     {"mine_steps": 5, "pair_dim": 32},  # the earlier defaults: 5 MINE steps, 64 projections to 32 dims

@@ -17,8 +17,8 @@ import time
 import torch
 
 from uae_plugin import MinMaxAttack, Reconstruction, mutual_information
-from uae_plugin.data import mnist_split
-from uae_plugin.models import ConvAutoencoder, DenseAutoencoder, train_autoencoder
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import ConvAutoencoder, DenseAutoencoder, train_autoencoder
 
 
 def _run(attack: MinMaxAttack, x: torch.Tensor, one_at_a_time: bool):

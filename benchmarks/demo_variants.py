@@ -2,10 +2,10 @@
 
     python benchmarks/demo_variants.py [--variant NAME key=value ...]
 
-Runs :func:`uae_plugin.experiment.run_experiment` (300 training digits, three seeds, conv, dense and
+Runs :func:`uae_plugin.experiments.experiment.run_experiment` (300 training digits, three seeds, conv, dense and
 sparse autoencoders, one augmentation per digit reconstructing itself) once per variant, with the
 methods none, noise, nomi (the attack with ``mi_weight=0``) and uae, and prints each variant's table.
-A variant is a set of :class:`~uae_plugin.experiment.ExperimentConfig` fields. Default variants:
+A variant is a set of :class:`~uae_plugin.experiments.experiment.ExperimentConfig` fields. Default variants:
 the library's defaults (ε 0.1, c0 10, δ₀ from the whole box) and ε 0.3. The ``uae demo`` settings
 themselves (the paper's ε 1 and c0 1e-3, δ₀ in ±0.5) are what ``uae demo`` prints.
 """
@@ -17,8 +17,8 @@ import json
 import time
 from dataclasses import replace
 
-from uae_plugin.experiment import DEFAULT, run_experiment
-from uae_plugin.report import format_table
+from uae_plugin.experiments.experiment import DEFAULT, run_experiment
+from uae_plugin.experiments.report import format_table
 
 VARIANTS = {
     "library defaults (eps 0.1, c0 10)": {"uae_eps": 0.1, "uae_init_scale": None, "uae_c0": None},

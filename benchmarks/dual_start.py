@@ -18,7 +18,7 @@ import torch
 from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction, mutual_information
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
 
 BUDGETS = {"ε 0.1 (default)": {}, "ε 1, δ₀ in ±0.5": {"eps": 1.0, "init_scale": 0.5}}
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from uae_plugin.data import load_mnist
-from uae_plugin.models import ConvAutoencoder
+from uae_plugin.experiments.data import load_mnist
+from uae_plugin.experiments.models import ConvAutoencoder
 
 # Runs the uae command line, then reports this process's own high-water RSS on stderr's last line.
 _CHILD = """

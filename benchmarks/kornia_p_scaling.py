@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import ConvAutoencoder, train_autoencoder
 from uae_plugin.integrations.kornia import RandomUAE
-from uae_plugin.models import ConvAutoencoder, train_autoencoder
 
 
 def main() -> None:

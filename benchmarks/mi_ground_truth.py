@@ -2,7 +2,7 @@
 
     python benchmarks/mi_ground_truth.py [--samples 32]
 
-Pairs: Gaussian images with per-pixel correlation rho (``uae_plugin.ground_truth``; truth
+Pairs: Gaussian images with per-pixel correlation rho (``uae_plugin.experiments.ground_truth``; truth
 ``-(m/2) log(1 - rho^2)`` for a linear feature of m values), real MNIST digits against independent
 uniform noise (truth 0), against themselves and against an affine brightness change of themselves
 (``0.5 x + 0.3``: the same information, truth infinite). Estimators: the closed-form Gaussian on
@@ -26,8 +26,8 @@ import torch
 from torch import nn
 
 from uae_plugin import REFERENCE, mutual_information
-from uae_plugin.data import mnist_split
-from uae_plugin.ground_truth import correlated_images, true_mi
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.ground_truth import correlated_images, true_mi
 from uae_plugin.measure import YARDSTICK, SaturationWarning
 
 RHOS = (0.0, 0.3, 0.6, 0.9, 0.99)

@@ -19,7 +19,7 @@ import torch
 from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction, matched_gaussian_noise, mutual_information
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
 
 SETTINGS = {
     "defaults": {},

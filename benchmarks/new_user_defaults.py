@@ -24,8 +24,13 @@ import time
 import torch
 
 from uae_plugin import MinMaxAttack, Reconstruction, matched_gaussian_noise, mutual_information
-from uae_plugin.data import mnist_split
-from uae_plugin.models import DenseAutoencoder, StridedConvAutoencoder, reconstruction_error, train_autoencoder
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import (
+    DenseAutoencoder,
+    StridedConvAutoencoder,
+    reconstruction_error,
+    train_autoencoder,
+)
 
 MODELS = {"dense": DenseAutoencoder, "strided conv + BN": StridedConvAutoencoder}
 

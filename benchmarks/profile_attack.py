@@ -16,7 +16,7 @@ from torch.profiler import ProfilerActivity, profile
 from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
 
 GROUPS = {
     "statistics networks (bmm, baddbmm, ReLU, gather)": (

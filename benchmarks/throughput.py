@@ -31,8 +31,8 @@ from pgd_floor import best_time, time_pgd
 from throughput_plot import plot_sweeps
 
 from uae_plugin import Contrastive, Criterion, MinMaxAttack, Reconstruction, mutual_information
-from uae_plugin.data import mnist_split
-from uae_plugin.models import ConvAutoencoder, train_autoencoder
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import ConvAutoencoder, train_autoencoder
 
 
 @dataclass

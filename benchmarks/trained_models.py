@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from uae_plugin.models import ConvAutoencoder, DenseAutoencoder, train_autoencoder
+from uae_plugin.experiments.models import ConvAutoencoder, DenseAutoencoder, train_autoencoder
 
 KINDS = {"conv AE": ConvAutoencoder, "dense AE": DenseAutoencoder}
 

@@ -23,8 +23,8 @@ from uae_plugin import (
     matched_gaussian_noise,
     mutual_information,
 )
-from uae_plugin.data import mnist_split
-from uae_plugin.models import ConvAutoencoder, train_autoencoder
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import ConvAutoencoder, train_autoencoder
 
 
 def main() -> None:

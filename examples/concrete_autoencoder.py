@@ -39,8 +39,8 @@ import torch
 from table_script import parse_arguments, write_outputs  # examples/table_script.py
 
 from uae_plugin import MinMaxAttack, Reconstruction, UnsupervisedPGD, matched_gaussian_noise, mutual_information
-from uae_plugin.concrete_autoencoder import ConcreteAutoencoder, train_concrete_autoencoder
-from uae_plugin.tabular_data import mice_protein_split, mnist_flat_split
+from uae_plugin.experiments.concrete_autoencoder import ConcreteAutoencoder, train_concrete_autoencoder
+from uae_plugin.experiments.tabular_data import mice_protein_split, mnist_flat_split
 
 FULL = {
     "seeds": (0, 1, 2),

@@ -26,9 +26,9 @@ import torch.nn.functional as F
 from kornia.augmentation import AugmentationSequential, RandomResizedCrop
 from torch import nn
 
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import ConvAutoencoder, reconstruction_error, train_autoencoder
 from uae_plugin.integrations.kornia import RandomUAE
-from uae_plugin.models import ConvAutoencoder, reconstruction_error, train_autoencoder
 
 
 def crop() -> RandomResizedCrop:

@@ -22,9 +22,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Normalize
 from torchvision.transforms.functional import to_pil_image
 
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.ssl_evaluation import encode, knn_accuracy
 from uae_plugin.integrations.lightly import UAESimCLR
-from uae_plugin.ssl_evaluation import encode, knn_accuracy
 
 MNIST_NORMALIZE = {"mean": [0.1307], "std": [0.3081]}  # the usual MNIST statistics
 

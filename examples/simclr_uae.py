@@ -37,9 +37,15 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Normalize
 from torchvision.transforms.functional import to_pil_image
 
-from uae_plugin.data import animal_mnist_split, mnist_split
+from uae_plugin.experiments.data import animal_mnist_split, mnist_split
+from uae_plugin.experiments.ssl_evaluation import (
+    LinearProbe,
+    encode,
+    knn_accuracy,
+    probe_accuracy,
+    robust_probe_accuracy,
+)
 from uae_plugin.integrations.lightly import UAESimCLR, small_image_stem
-from uae_plugin.ssl_evaluation import LinearProbe, encode, knn_accuracy, probe_accuracy, robust_probe_accuracy
 
 METHODS = ("raw pixels", "plain", "offline", "online", "online-nomi", "noise", "rocl")
 FULL = {

@@ -19,9 +19,9 @@ import torch
 from torch.utils.data import DataLoader
 from torchattacks.attack import Attack
 
-from uae_plugin.data import mnist_split
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import ConvAutoencoder, reconstruction_error, train_autoencoder
 from uae_plugin.integrations.torchattacks import NO_LABEL, UAE
-from uae_plugin.models import ConvAutoencoder, reconstruction_error, train_autoencoder
 
 
 def main() -> None:

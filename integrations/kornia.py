@@ -16,10 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from kornia.augmentation import IntensityAugmentationBase2D
 from torch import nn
 
 from uae_plugin import AttackResult, Contrastive, Criterion, MinMaxAttack, Reconstruction
+from uae_plugin._extras import require
+
+IntensityAugmentationBase2D = require(
+    "kornia.augmentation", "uae_plugin.integrations.kornia"
+).IntensityAugmentationBase2D
 
 TASKS = ("reconstruction", "contrastive")
 _CONTRASTIVE_OPTIONS = ("n_views", "temperature", "augment")

@@ -6,19 +6,21 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import pytorch_lightning as pl
-import timm
 import torch
-from lightly.loss import NTXentLoss
-from lightly.models.modules import SimCLRProjectionHead
 from torch import Tensor, nn
-from torchvision.transforms import Normalize
 
 from uae_plugin import AttackResult, Contrastive, MinMaxAttack
+from uae_plugin._extras import require
 
 from .rocl import RoCLTransform
 
-SIMCLR_STEPS = 20  # T for SimCLR in the authors' code (ALGORITHM.md section 3)
+_NEEDED_BY = "uae_plugin.integrations.lightly"
+pl = require("pytorch_lightning", _NEEDED_BY)
+timm = require("timm", _NEEDED_BY)
+NTXentLoss = require("lightly.loss", _NEEDED_BY).NTXentLoss
+SimCLRProjectionHead = require("lightly.models.modules", _NEEDED_BY).SimCLRProjectionHead
+Normalize = require("torchvision.transforms", _NEEDED_BY).Normalize
+
 PIXEL_TOLERANCE = 0.05  # un-normalised pixels this far outside [0, 1] mean that mean/std do not match the views
 
 
@@ -30,7 +32,8 @@ class UAETransform:
     <= eps``; un-normalised pixels within ``PIXEL_TOLERANCE`` of [0, 1] are clamped, further out (or NaN/Inf) raise
     ValueError.
     The attack borrows ``encoder`` (eval, frozen, restored after) and never calls a training loss: no memory bank or
-    all-gather moves. Other arguments as for ``MinMaxAttack`` (steps: the authors' SimCLR T = 20) and ``Contrastive``
+    all-gather moves. Other arguments as for ``MinMaxAttack`` (unset: the preset's; the authors' SimCLR runs use
+    T = 20) and ``Contrastive``
     (its default kornia views; ``normalize`` is the torchvision ``Normalize`` that ends lightly's ``SimCLRTransform``).
 
     Example:
@@ -42,7 +45,7 @@ class UAETransform:
         self,
         encoder: nn.Module,
         eps: float | None = None,
-        steps: int = SIMCLR_STEPS,
+        steps: int | None = None,
         mean: Sequence[float] | torch.Tensor | None = None,
         std: Sequence[float] | torch.Tensor | None = None,
         seed: int | None = None,

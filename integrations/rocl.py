@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-import torchattacks
 from torch import nn
 
+from uae_plugin._extras import require
 from uae_plugin.validation import check_count, check_positive
 
 
@@ -77,6 +77,7 @@ class RoCLTransform:
                 f"got {tuple(getattr(positives, 'shape', ()))}"
             )
         logits = ContrastiveLogits(encoder, positives, self.temperature)
+        torchattacks = require("torchattacks", "RoCLTransform")
         attack = torchattacks.PGD(logits, eps=self.eps, alpha=self.alpha, steps=self.steps, random_start=True)
         attack.set_normalization_used(mean=self.mean, std=self.std)  # normalised in and out, PGD in pixels
         labels = torch.arange(views.shape[0], device=views.device)

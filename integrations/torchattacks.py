@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchattacks.attack import Attack
 
 from uae_plugin import AttackResult, Classification, Contrastive, Criterion, MinMaxAttack, Reconstruction
+from uae_plugin._extras import require
+
+Attack = require("torchattacks.attack", "uae_plugin.integrations.torchattacks").Attack
 
 NO_LABEL = -1  # the "labels" UAE.save stores for loaders that yield images only
 _SAVED = ("adv_inputs", "labels", "clean_inputs", "success", "mi", "linf", "l2")
@@ -56,8 +58,10 @@ class _MinMaxAdapter(Attack):
         self.last_result: AttackResult | None = None
         self._settings, self._key, self._x = settings, None, None
         self._engine()  # every argument checked before any work
-        if self.eps is None:  # the preset's eps, shown in the repr like every other field
-            self.eps = self._minmax.eps
+        unset = [name for name in ("eps", "steps", "mine_steps") if getattr(self, name) is None]
+        for name in unset:  # the preset's value (one source of defaults), shown in the repr like every other field
+            setattr(self, name, getattr(self._minmax.settings, name))
+        if unset:
             self._engine()
 
     def _engine(self) -> MinMaxAttack:
@@ -100,7 +104,7 @@ class UAE(_MinMaxAdapter):
     [0, 1] (normalised if ``set_normalization_used``) -> ``[B, C, H, W]``.
 
     Example:
-        >>> atk = UAE(autoencoder, steps=40, seed=0)  # eps: the preset's (default 0.1)
+        >>> atk = UAE(autoencoder, seed=0)  # eps, steps, mine_steps: the preset's (0.1, 40, 2)
         >>> adv_images = atk(images); atk.last_result.success
     """
 
@@ -108,8 +112,8 @@ class UAE(_MinMaxAdapter):
         self,
         model: nn.Module,
         eps: float | None = None,
-        steps: int = 40,
-        mine_steps: int = 20,
+        steps: int | None = None,
+        mine_steps: int | None = None,
         task: str = "reconstruction",
         similarity: Any = "projection",
         seed: int | None = None,
@@ -171,16 +175,16 @@ class MINEAttack(_MinMaxAdapter):
     Shape: images ``[B, C, H, W]`` in [0, 1], labels ``[B]`` (required) -> ``[B, C, H, W]``.
 
     Example:
-        >>> atk = MINEAttack(classifier, eps=0.3, steps=100, seed=0)
+        >>> atk = MINEAttack(classifier, eps=0.3, steps=100, seed=0)  # unset: the preset's (0.1, 40, 2)
         >>> adv_images = atk(images, labels)
     """
 
     def __init__(
         self,
         model: nn.Module,
-        eps: float = 0.3,
-        steps: int = 100,
-        mine_steps: int = 20,
+        eps: float | None = None,
+        steps: int | None = None,
+        mine_steps: int | None = None,
         kappa: float = 0.0,
         similarity: Any = "projection",
         seed: int | None = None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from uae_plugin.data import mnist_split
-from uae_plugin.models import (
+from uae_plugin.experiments.data import mnist_split
+from uae_plugin.experiments.models import (
     ConvAutoencoder,
     DenseAutoencoder,
     SmallClassifier,

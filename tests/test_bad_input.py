@@ -6,7 +6,7 @@ from support import CountedCalls
 from torch import nn
 
 from uae_plugin import Classification, MinMaxAttack, Reconstruction
-from uae_plugin.models import ConvAutoencoder, DenseAutoencoder
+from uae_plugin.experiments.models import ConvAutoencoder, DenseAutoencoder
 
 
 class _Shrinks(nn.Module):

@@ -27,10 +27,10 @@ from torch import nn
 
 from uae_plugin import MinMaxAttack, Reconstruction, generate_dataset
 from uae_plugin.cli import main
+from uae_plugin.experiments.models import ConvAutoencoder, SmallClassifier
 from uae_plugin.integrations.kornia import RandomUAE
 from uae_plugin.integrations.lightly import UAETransform
 from uae_plugin.integrations.torchattacks import UAE, MINEAttack
-from uae_plugin.models import ConvAutoencoder, SmallClassifier
 
 TINY = dict(steps=1, mine_steps=1, seed=0)
 EXIT_2 = 2  # the expected "error type" of a command-line row

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from uae_plugin import MinMaxAttack, Reconstruction
-from uae_plugin.concrete_autoencoder import ConcreteAutoencoder, temperature_at, train_concrete_autoencoder
-from uae_plugin.tabular_data import load_mice_protein, mice_protein_split, mnist_flat_split
+from uae_plugin.experiments.concrete_autoencoder import ConcreteAutoencoder, temperature_at, train_concrete_autoencoder
+from uae_plugin.experiments.tabular_data import load_mice_protein, mice_protein_split, mnist_flat_split
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "concrete_autoencoder.py"
 

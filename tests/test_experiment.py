@@ -8,7 +8,14 @@ from dataclasses import replace
 
 import pytest
 
-from uae_plugin.experiment import METHODS, QUICK, ExperimentConfig, format_table, run_experiment, run_with_images
+from uae_plugin.experiments.experiment import (
+    METHODS,
+    QUICK,
+    ExperimentConfig,
+    format_table,
+    run_experiment,
+    run_with_images,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -8,8 +8,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchattacks.attack import Attack
 
+from uae_plugin.experiments.models import ConvAutoencoder
 from uae_plugin.integrations.torchattacks import NO_LABEL, UAE, MINEAttack
-from uae_plugin.models import ConvAutoencoder
 
 MEAN, STD = 0.1307, 0.3081  # the usual MNIST normalisation
 FAST = dict(steps=8, mine_steps=2, seed=0)

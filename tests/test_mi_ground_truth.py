@@ -9,7 +9,7 @@ from torch import nn
 
 from uae_plugin import REFERENCE, MinMaxAttack, Reconstruction, mutual_information
 from uae_plugin.estimators import GaussianEstimator, mine_saturated
-from uae_plugin.ground_truth import correlated_images, true_mi
+from uae_plugin.experiments.ground_truth import correlated_images, true_mi
 from uae_plugin.measure import SaturationWarning
 from uae_plugin.pairs import ProjectionPairs
 

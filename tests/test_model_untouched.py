@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from uae_plugin import Classification, MinMaxAttack, Reconstruction
-from uae_plugin.models import ConvAutoencoder
+from uae_plugin.experiments.models import ConvAutoencoder
 
 
 def _snapshot(model):

@@ -18,10 +18,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from uae_plugin.data import ANIMAL_MNIST_CLASSES, animal_mnist_split, load_animal_mnist
+from uae_plugin.experiments.data import ANIMAL_MNIST_CLASSES, animal_mnist_split, load_animal_mnist
+from uae_plugin.experiments.ssl_evaluation import (
+    LinearProbe,
+    encode,
+    knn_accuracy,
+    probe_accuracy,
+    robust_probe_accuracy,
+)
 from uae_plugin.integrations.lightly import UAESimCLR, small_image_stem
 from uae_plugin.integrations.rocl import ContrastiveLogits, RoCLTransform
-from uae_plugin.ssl_evaluation import LinearProbe, encode, knn_accuracy, probe_accuracy, robust_probe_accuracy
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "simclr_uae.py"
 STATS = {"mean": [0.1307], "std": [0.3081]}

@@ -5,6 +5,7 @@ estimate) while the model handles it no worse than ``x``; it is found by a
 MinMax algorithm with no labels (Hsu et al., AAAI 2022).
 """
 
+from . import _moved
 from .baselines import BinarySearchPenalty, UnsupervisedPGD, matched_gaussian_noise
 from .criteria import Classification, Contrastive, Criterion, Evaluation, Reconstruction
 from .generation import generate_dataset, load_generated
@@ -14,6 +15,8 @@ from .result import AttackResult
 from .settings import DEFAULT, PRESETS, REFERENCE, MinMaxSettings
 
 __version__ = "0.1.0"
+
+_moved.install()  # old module paths (uae_plugin.data, .models, ...) import with a DeprecationWarning
 
 __all__ = [
     "AttackResult",

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from .criteria import Criterion
+from .dual import FixedPenalty
 from .minmax import MinMaxAttack
 from .model_guard import borrowed
 from .result import AttackResult
@@ -51,7 +52,7 @@ class BinarySearchPenalty:
         best = self.attack.keep_best(x)
         evaluations, mi_hist, gap_hist = 0, [], []
         for _ in range(self.searches):
-            res = self.attack.run(x, y, index=index, c_init=c, dual_ascent=False)
+            res = self.attack.run_with_penalty(x, y, FixedPenalty(c), index=index)
             best.update(res.adv, res.success, res.gap, res.mi, res.saturated)
             evaluations += res.model_evaluations
             mi_hist.append(res.mi_history)

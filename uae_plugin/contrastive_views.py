@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._extras import require
+
 # Keys of kornia parameter dicts that are not indexed by the batch.
 _NOT_PER_ROW = {"order"}
 
@@ -24,7 +26,7 @@ def default_augmentation(channels: int, size: tuple[int, int]) -> nn.Module:
     RGB gets the full SimCLR recipe; other channel counts (grey digits)
     get crop, brightness/contrast jitter and blur.
     """
-    import kornia.augmentation as K
+    K = require("kornia.augmentation", "Contrastive's default views")
 
     kernel = max(3, (min(size) // 10) | 1)  # SimCLR: blur kernel ~10% of the side, odd
     blur = K.RandomGaussianBlur((kernel, kernel), (0.1, 2.0), p=0.5)
@@ -41,7 +43,7 @@ def default_augmentation(channels: int, size: tuple[int, int]) -> nn.Module:
 
 def _tile(data: Any, n: int, reps: int, device: torch.device) -> Any:
     """Repeat every per-row tensor of a kornia parameter structure ``reps`` times, on ``device``."""
-    from kornia.augmentation.container.params import ParamItem
+    ParamItem = require("kornia.augmentation.container.params", "Contrastive").ParamItem
 
     if isinstance(data, ParamItem):
         return ParamItem(data.name, _tile(data.data, n, reps, device))

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._extras import require
 from .contrastive_views import ViewSampler
 from .validation import check_labels, check_model_output, error_summary
 
@@ -69,6 +70,10 @@ class Criterion:
                 "pass data in the shape the model expects (channels, size)"
             ) from err
         return check_model_output(out, "model")
+
+    def config(self) -> dict[str, Any]:
+        """The criterion as data: its class, the model's class and its options (subclasses add theirs)."""
+        return {"criterion": type(self).__name__, "model": self.model_name}
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> Any:
         raise NotImplementedError
@@ -136,12 +141,18 @@ class Contrastive(Criterion):
         augment: nn.Module | None = None,
     ) -> None:
         super().__init__(encoder)
-        from lightly.loss import NTXentLoss
+        NTXentLoss = require("lightly.loss", "Contrastive").NTXentLoss
+        require("kornia.augmentation", "Contrastive")  # its views; checked here, before any work
 
         if not isinstance(n_views, int) or n_views < 2:
             raise ValueError(f"n_views must be an int >= 2 (NT-Xent needs negatives), got {n_views!r}")
         self.views = ViewSampler(n_views, augment)
         self.loss = NTXentLoss(temperature=temperature, memory_bank_size=0, gather_distributed=False)
+        self._options = {"n_views": n_views, "temperature": float(temperature)}
+        self._options["augment"] = "default" if augment is None else repr(augment)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), **self._options}
 
     def _contrastive_loss(self, x: torch.Tensor, params: Any, first: bool = False) -> torch.Tensor:
         view0, view1 = self.views.apply(x, params)
@@ -181,6 +192,9 @@ class Classification(Criterion):
         if kappa < 0:
             raise ValueError(f"kappa must be >= 0, got {kappa}")
         self.kappa, self.targeted = float(kappa), bool(targeted)
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "kappa": self.kappa, "targeted": self.targeted}
 
     def prepare(self, x: torch.Tensor, y: torch.Tensor | None, seed: int) -> dict:
         with torch.no_grad():

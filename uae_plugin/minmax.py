@@ -8,6 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .criteria import Criterion
+from .dual import DualAscent
 from .keep_best import KeepBest
 from .model_guard import borrowed
 from .pairs import Similarity
@@ -21,7 +22,7 @@ _DELTA_INIT_STREAM = 21
 
 
 class MinMaxAttack:
-    """Unsupervised adversarial examples by MinMax with per-sample MINE (Hsu et al., AAAI 2022).
+    """Unsupervised adversarial examples by MinMax (Hsu et al., AAAI 2022); docs/algorithm.md.
 
     Solves, for every sample of a batch independently,
 
@@ -29,13 +30,15 @@ class MinMaxAttack:
         F = c max(f_x(x + delta), 0) + w I(x, x + delta)   (unsupervised criteria)
         F = c max(f_x(x + delta), 0) - w I(x, x + delta)   (Classification: MI is maximised)
 
-    by alternating, for t = 1..T (ALGORITHM.md section 3):
+    from delta_0 ~ U[-s, s] and c_0 = c0, by, for t = 1..T:
 
-        delta <- clip(delta - alpha grad_delta F(delta, c), -eps, eps)   # one descent step
-        theta <- theta + K Adam steps on the DV bound                     # per-sample MINE
-        c     <- max(0, (1 - beta t^-gamma) c + beta max(f_x(x + delta), 0))
-        keep x + delta if it is the best iterate so far
+        delta_t = Proj(Adam step on delta_{t-1} along grad_delta F(delta_{t-1}, c_{t-1}))  # "sgd": - alpha grad
+        theta_t = K Adam steps of the statistics networks on the pairs of x_t = x + delta_t  # "mine" only
+        score x_t: f_x(x_t) and I(x, x_t) under theta_t
+        keep x_t if it is the best iterate so far (KeepBest)
+        c_t = max(0, (1 - beta t^-gamma) c_{t-1} + beta max(f_x(x_t), 0))
 
+    Proj clamps delta to ``[max(-eps, -x), min(eps, 1 - x)]``.
     ``I`` is a per-sample estimate on pairs from ``similarity``, by
     ``estimator``: ``"gaussian"`` (default) the closed form
     ``-(k/2) log(1 - rho^2)``, ``rho`` the Pearson correlation of ``x`` and
@@ -93,15 +96,13 @@ class MinMaxAttack:
                 "criterion must be a uae_plugin criterion (Reconstruction, Contrastive, "
                 f"Classification), got {type(criterion).__name__}; wrap the model, e.g. Reconstruction(model)"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"seed must be an int or None, got {seed!r}")
         self.criterion = criterion
         for name, value in (("eps", eps), ("steps", steps), ("mine_steps", mine_steps), ("estimator", estimator)):
             if value is not None:
                 settings[name] = value
         self.settings = resolve_settings(preset, settings, criterion.maximize_mi)
         self.eps = self.settings.eps
-        self.seed = seed
+        self.seed = _check_seed(seed)
         self.model_training = bool(model_training)
         self.progress = progress
         self.similarity = similarity
@@ -128,26 +129,21 @@ class MinMaxAttack:
         return index_keys(check_index(index, x.shape[0], x.device))
 
     def _seed(self, seed: int | None) -> int:
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                raise TypeError(f"seed must be an int or None, got {seed!r}")
+        if _check_seed(seed) is not None:
             return seed
         if self.seed is not None:
             return self.seed
         return int(torch.randint(0, 2**31 - 1, ()).item())
 
-    def run(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor | None = None,
-        *,
-        index: Any = None,
-        seed: int | None = None,
-        c_init: torch.Tensor | None = None,
-        dual_ascent: bool = True,
+    def run(self, x: torch.Tensor, y: torch.Tensor | None = None, *, index: Any = None, seed: int | None = None):
+        """The attack (as ``__call__``)."""
+        return self.run_with_penalty(x, y, DualAscent(self.settings), index=index, seed=seed)
+
+    def run_with_penalty(
+        self, x: torch.Tensor, y: torch.Tensor | None, penalty: Any, *, index: Any = None, seed: int | None = None
     ) -> AttackResult:
-        """The attack; with ``dual_ascent=False`` and a fixed ``c_init: [B]`` it is the
-        penalty method used by the binary-search baseline."""
+        """The attack with the schedule of ``c`` given: ``penalty.start(B, device) -> c_0`` and
+        ``penalty.update(c, gap, t) -> c_t`` (:mod:`uae_plugin.dual`; the binary-search baseline fixes ``c``)."""
         check_model_device(self.criterion.model, x)  # first: values on another device cannot be checked here
         check_images(x)
         if torch.is_inference_mode_enabled():
@@ -164,60 +160,53 @@ class MinMaxAttack:
         if x.is_inference():
             x = x.clone()
         with borrowed(self.criterion.model, self.model_training), torch.enable_grad():
-            return self._minmax(x, y, keys, seed, c_init, dual_ascent)
+            return self._minmax(x, y, keys, seed, penalty)
 
-    def _minmax(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor | None,
-        keys: torch.Tensor,
-        seed: int,
-        c_init: torch.Tensor | None,
-        dual_ascent: bool,
-    ) -> AttackResult:
+    def _minmax(self, x: torch.Tensor, y: torch.Tensor | None, keys: torch.Tensor, seed: int, penalty: Any):
+        """T iterations of: step on delta, fit the statistics networks, score, keep the best, update c."""
         s = self.settings
         crit = self.criterion
         evaluations_before = crit.evaluations
         rand = SampleRandom(seed, keys)
         state = crit.prepare(x, y, seed)
         measure = self._similarity(seed)
-        pairs = measure.pairs
         x32 = x.detach().float()
         with torch.no_grad():
-            clean_pairs = pairs(x)
+            clean_pairs = measure.pairs(x)
         estimator = measure.estimator(rand, clean_pairs)
         delta = self._initial_delta(x32, rand)
         box = self._box(x32)
         delta_opt = torch.optim.Adam([delta], lr=s.step_size) if s.delta_optimizer == "adam" else None
-        c = torch.full((x.shape[0],), s.c0, device=x.device) if c_init is None else c_init.float().clone()
+        c = penalty.start(x.shape[0], x.device)
         mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
         best = self.keep_best(x)
         mi_hist, gap_hist = [], []
 
         x_adv = (x32 + delta).to(x.dtype)
-        moved_pairs = pairs(x_adv)  # pairs of x + delta_{t-1}: fit theta_{t-1}, then scored with it at step t
-        steps = range(1, s.steps + 2)
-        for t in tqdm(steps, desc="MinMax", leave=False, disable=not self.progress):
-            last = t == s.steps + 1
-            with torch.set_grad_enabled(not last):
-                ev = crit.evaluate(x_adv, state)
-                mi = estimator.bound(clean_pairs, moved_pairs, step=t)
-            if t > 1:  # x_adv is iterate t-1, scored with theta_{t-1}
-                best.update(x_adv, ev.success, ev.gap, mi, estimator.saturated(mi.detach()))
-                mi_hist.append(mi.detach())
-                gap_hist.append(ev.gap.detach())
-                if dual_ascent:
-                    gamma = (t - 1) ** -s.gamma_power
-                    c = torch.clamp((1 - s.beta * gamma) * c + s.beta * torch.relu(ev.gap.detach()), min=0)
-            if last:
-                break
+        moved_pairs = measure.pairs(x_adv)
+        ev = crit.evaluate(x_adv, state)  # the start delta_0, scored with the untrained networks theta_0
+        mi = estimator.bound(clean_pairs, moved_pairs, step=1)
+        for t in tqdm(range(1, s.steps + 1), desc="MinMax", leave=False, disable=not self.progress):
+            last = t == s.steps  # the last iterate is only scored: no graph
+            # 1. step on delta: one step on F(delta_{t-1}, c_{t-1}), then the projection onto the feasible set
             objective = (c * torch.relu(ev.gap) + mi_sign * mi).sum()
             (grad,) = torch.autograd.grad(objective, delta)
             self._descend(delta, grad, delta_opt, box)
-            with torch.set_grad_enabled(t < s.steps):  # one projection serves the fit and the next step
+            with torch.set_grad_enabled(not last):
                 x_adv = (x32 + delta).to(x.dtype)
-                moved_pairs = pairs(x_adv)
+                moved_pairs = measure.pairs(x_adv)
+            # 2. fit: K Adam steps of the statistics networks on the pairs of x_t (none for the closed form)
             estimator.fit(clean_pairs, moved_pairs, s.mine_steps, step=t)
+            # 3. score x_t: the criterion's gap and I(x, x_t) under theta_t
+            with torch.set_grad_enabled(not last):
+                ev = crit.evaluate(x_adv, state)
+                mi = estimator.bound(clean_pairs, moved_pairs, step=t + 1)
+            # 4. keep x_t where it beats the best iterate so far
+            best.update(x_adv, ev.success, ev.gap, mi, estimator.saturated(mi.detach()))
+            mi_hist.append(mi.detach())
+            gap_hist.append(ev.gap.detach())
+            # 5. update c
+            c = penalty.update(c, ev.gap, t)
 
         evaluations = crit.evaluations - evaluations_before
         return best.result(c, torch.stack(mi_hist), torch.stack(gap_hist), evaluations)
@@ -267,8 +256,12 @@ class MinMaxAttack:
                 delta.grad = grad
                 delta_opt.step()
                 delta.grad = None
-            elif s.delta_optimizer == "sign":
-                delta.sub_(s.step_size * grad.sign())
             else:
                 delta.sub_(s.step_size * grad)
             torch.clamp(delta, box[0], box[1], out=delta)
+
+
+def _check_seed(seed: Any) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    return seed

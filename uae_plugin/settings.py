@@ -8,7 +8,7 @@ from typing import Any
 from .estimators import check_estimator, concrete_estimator
 from .validation import check_count, check_non_negative, check_positive
 
-DELTA_OPTIMIZERS = ("sgd", "adam", "sign")
+DELTA_OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,8 @@ class MinMaxSettings:
     retrained autoencoders worse); the reference preset keeps the paper's 1.0.
     steps: outer MinMax iterations T. mine_steps: inner Adam steps K on the
     statistics networks per outer step. mine_lr: their Adam learning rate.
-    step_size: alpha, the step on delta. delta_optimizer: "sgd" (plain
-    gradient descent, reference), "adam" or "sign". beta, c0, gamma_power:
+    step_size: alpha, the step on delta. delta_optimizer: "adam" (default) or
+    "sgd" (plain gradient descent, the reference's). beta, c0, gamma_power:
     dual ascent ``c <- max(0, (1 - beta t^-gamma_power) c + beta max(f, 0))``.
     The default c0 is 10 (the reference's 1e-3): the exact MI term is tens of
     nats while reconstruction gaps are hundredths, and from 1e-3 the dual ascent

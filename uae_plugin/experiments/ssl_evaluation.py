@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-import torchattacks
 from torch import nn
 
-from .model_guard import borrowed
+from .._extras import require
+from ..model_guard import borrowed
 
 
 @torch.no_grad()
@@ -91,6 +91,7 @@ def robust_probe_accuracy(
     """
     correct = 0
     with borrowed(nn.Sequential(encoder, probe)) as classifier, torch.random.fork_rng():
+        torchattacks = require("torchattacks", "robust_probe_accuracy")
         attack = torchattacks.PGD(classifier, eps=eps, alpha=2.5 * eps / steps, steps=steps, random_start=True)
         torch.manual_seed(seed)
         for xb, yb in zip(x.split(batch_size), y.split(batch_size), strict=True):

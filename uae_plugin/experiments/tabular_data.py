@@ -1,6 +1,6 @@
 """Tabular data for feature selection: Mice Protein Expression (shipped) and flattened MNIST.
 
-The Mice Protein file ships inside the package (``uae_plugin/data_files``,
+The Mice Protein file ships inside the package (``uae_plugin/experiments/data_files``,
 CC BY 4.0, see ``MICE_PROTEIN_LICENSE.md``) and is read with
 ``importlib.resources``; nothing is downloaded.
 """
@@ -22,7 +22,12 @@ N_PROTEINS = 77
 
 def _read_mice_protein_csv() -> tuple[list[str], np.ndarray, list[str]]:
     """The shipped file as (protein column names, values [1080, 77] with NaN where missing, class names [1080])."""
-    text = resources.files("uae_plugin").joinpath("data_files").joinpath(MICE_PROTEIN_FILE).read_text(encoding="utf-8")
+    text = (
+        resources.files("uae_plugin.experiments")
+        .joinpath("data_files")
+        .joinpath(MICE_PROTEIN_FILE)
+        .read_text(encoding="utf-8")
+    )
     rows = list(csv.reader(io.StringIO(text)))
     header, body = rows[0], [r for r in rows[1:] if r]
     proteins = header[1 : 1 + N_PROTEINS]  # MouseID, 77 proteins, Genotype, Treatment, Behavior, class
@@ -81,6 +86,6 @@ def mice_protein_split(test_fraction: float = 0.3, seed: int = 0) -> dict[str, t
 
 
 def mnist_flat_split(n_train: int = 2000, n_test: int = 1000, seed: int = 0) -> dict[str, torch.Tensor]:
-    """:func:`uae_plugin.data.mnist_split` with images flattened to ``[N, 784]`` float32 in [0, 1]."""
+    """:func:`uae_plugin.experiments.data.mnist_split` with images flattened to ``[N, 784]`` float32 in [0, 1]."""
     data = mnist_split(n_train=n_train, n_test=n_test, seed=seed)
     return {k: v.reshape(v.shape[0], -1) if k.startswith("x") else v for k, v in data.items()}

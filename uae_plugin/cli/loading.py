@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import mnist_split
-from .models import ConvAutoencoder, DenseAutoencoder
-from .validation import error_summary
+from ..experiments.data import mnist_split
+from ..experiments.models import ConvAutoencoder, DenseAutoencoder
+from ..validation import error_summary
 
 BUILTIN_MODELS = {"conv": ConvAutoencoder, "dense": DenseAutoencoder}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}

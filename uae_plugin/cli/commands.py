@@ -9,13 +9,13 @@ from pathlib import Path
 
 import torch
 
-from .criteria import Contrastive, Reconstruction
-from .data import mnist_split
-from .distributed import Ranks, process_group, wants_distributed
-from .generation import generate_dataset, load_generated
+from ..criteria import Contrastive, Reconstruction
+from ..distributed import Ranks, process_group, wants_distributed
+from ..experiments.data import mnist_split
+from ..generation import generate_dataset, load_generated
+from ..minmax import MinMaxAttack
+from ..validation import check_count, check_images
 from .loading import load_data, load_model
-from .minmax import MinMaxAttack
-from .validation import check_count, check_images
 
 
 def _writable_folder(path: str) -> Path:
@@ -77,8 +77,8 @@ def generate(args: argparse.Namespace) -> None:
 
 def demo(args: argparse.Namespace) -> None:
     """``uae demo``: the data-reconstruction experiment on the embedded digits, with a report folder."""
-    from .experiment import DEFAULT, QUICK, run_experiment
-    from .report import format_table
+    from ..experiments.experiment import DEFAULT, QUICK, run_experiment
+    from ..experiments.report import format_table
 
     out = _writable_folder(args.out)
     metrics = run_experiment(QUICK if args.quick else DEFAULT, out_dir=out, progress=not args.no_progress)
@@ -92,8 +92,8 @@ def evaluate(args: argparse.Namespace) -> None:
     clean x of its index); print and optionally save both test errors."""
     import json
 
-    from .experiment import DEFAULT, build_model, continue_training, train_steps
-    from .models import reconstruction_error
+    from ..experiments.experiment import DEFAULT, build_model, continue_training, train_steps
+    from ..experiments.models import reconstruction_error
 
     uaes = load_generated(args.uaes)
     data = mnist_split()

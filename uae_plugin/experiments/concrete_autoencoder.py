@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .validation import check_count, check_images, check_positive
+from ..validation import check_count, check_images, check_positive
 
 
 class ConcreteAutoencoder(nn.Module):

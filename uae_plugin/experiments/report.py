@@ -1,6 +1,6 @@
 """The report of the data-reconstruction experiment: a Markdown table, ``metrics.json`` and two pictures.
 
-``metrics`` is what :func:`uae_plugin.experiment.run_experiment` returns:
+``metrics`` is what :func:`uae_plugin.experiments.experiment.run_experiment` returns:
 ``metrics["models"][model]["methods"][method] = {"mean", "std", "change_vs_none_pct", "test_mse", ...}``.
 matplotlib is imported only inside the picture functions (Agg backend: no display needed).
 

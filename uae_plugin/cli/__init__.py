@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..settings import DEFAULT, REFERENCE
 from . import commands
 
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError)
@@ -22,10 +23,14 @@ def _attack_options(p: argparse.ArgumentParser) -> None:
         "--eps",
         type=float,
         default=None,
-        help="L-inf bound on the perturbation (default: the preset's, 0.1; reference 1.0)",
+        help=f"L-inf bound on the perturbation (default: the preset's, {DEFAULT.eps}; reference {REFERENCE.eps})",
     )
-    g.add_argument("--steps", type=int, default=None, help="MinMax iterations T (default: the preset's, 40)")
-    g.add_argument("--mine-steps", type=int, default=None, help="inner MINE steps K (default: the preset's, 2)")
+    g.add_argument(
+        "--steps", type=int, default=None, help=f"MinMax iterations T (default: the preset's, {DEFAULT.steps})"
+    )
+    g.add_argument(
+        "--mine-steps", type=int, default=None, help=f"inner MINE steps K (default: the preset's, {DEFAULT.mine_steps})"
+    )
     g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="pair source of the MI")
     g.add_argument(
         "--estimator",
@@ -34,7 +39,12 @@ def _attack_options(p: argparse.ArgumentParser) -> None:
         help="MI estimator: gaussian (closed form, exact), mine (the paper's DV bound, saturates near log N); "
         "default: the preset's (default: gaussian, reference: mine)",
     )
-    g.add_argument("--mi-weight", type=float, default=None, help="weight of the MI term (0: no-MI ablation; default 1)")
+    g.add_argument(
+        "--mi-weight",
+        type=float,
+        default=None,
+        help=f"weight of the MI term (0: no-MI ablation; default {DEFAULT.mi_weight:g})",
+    )
     g.add_argument("--preset", choices=("default", "reference"), default="default", help="attack settings")
     g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
 
@@ -110,7 +120,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"uae {args.command}: interrupted; rerun the same command to continue", file=sys.stderr)
         return 130
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,9 +8,9 @@ from importlib import resources
 import numpy as np
 import torch
 
-from .validation import check_count
+from ..validation import check_count
 
-ANIMAL_MNIST_FILE = "animal_mnist.npz"  # uae_plugin/data_files, MIT, see ANIMAL_MNIST_LICENSE.md
+ANIMAL_MNIST_FILE = "animal_mnist.npz"  # uae_plugin/experiments/data_files, MIT, see ANIMAL_MNIST_LICENSE.md
 ANIMAL_MNIST_CLASSES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
 
 
@@ -32,7 +32,7 @@ def load_animal_mnist() -> tuple[torch.Tensor, torch.Tensor]:
     1,000 per class, class names in ``ANIMAL_MNIST_CLASSES``; read from the copy shipped in the package (no pickle,
     no download).
     """
-    raw = resources.files("uae_plugin").joinpath("data_files").joinpath(ANIMAL_MNIST_FILE).read_bytes()
+    raw = resources.files("uae_plugin.experiments").joinpath("data_files").joinpath(ANIMAL_MNIST_FILE).read_bytes()
     with np.load(io.BytesIO(raw), allow_pickle=False) as arrays:
         images, labels = arrays["x"], arrays["y"]
     x = torch.from_numpy(images.astype(np.float32)).reshape(-1, 1, 28, 28) / 255.0

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import MinMaxAttack, Reconstruction, UnsupervisedPGD, generate_dataset, load_generated, matched_gaussian_noise
+from .. import MinMaxAttack, Reconstruction, UnsupervisedPGD, generate_dataset, load_generated, matched_gaussian_noise
 from .data import mnist_split
 from .models import ConvAutoencoder, DenseAutoencoder, SparseAutoencoder, reconstruction_error
 from .report import format_table
@@ -292,7 +292,7 @@ def run_with_images(
 
 def run_experiment(config: ExperimentConfig = DEFAULT, out_dir: str | Path | None = None, progress: bool = True):
     """The experiment's JSON-serialisable metrics; with ``out_dir``, also writes the report there
-    (``metrics.json``, ``uae_grid.png``, ``test_error.png``: see :func:`uae_plugin.report.write_report`)."""
+    (``metrics.json``, ``uae_grid.png``, ``test_error.png``: see :func:`uae_plugin.experiments.report.write_report`)."""
     metrics, images = run_with_images(config, out_dir, progress)
     if out_dir is not None:
         from .report import write_report
