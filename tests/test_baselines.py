@@ -21,6 +21,7 @@ def test_binary_search_raises_c_tenfold_until_first_success(conv_ae, digits):
     # With c fixed near 0 nothing pushes the gap down: c must grow by 10 per failed search.
     res = BinarySearchPenalty(Reconstruction(conv_ae), searches=2, steps=2, c0=1e-6, seed=0)(digits[:4])
     failed = ~res.success
+    assert failed.any()  # the branch under test
     assert torch.allclose(res.c[failed], torch.full_like(res.c[failed], 1e-4))
 
 

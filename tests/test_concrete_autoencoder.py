@@ -143,7 +143,8 @@ def test_example_quick_run_writes_table_json_and_plot(quick_run):
     assert [(s["data"], s["method"]) for s in metrics["summary"]] == [
         (d, m) for d in ("mice", "mnist") for m in METHODS
     ]
-    assert all(0.0 <= s["mean"] <= 1.0 for s in metrics["summary"])
+    chance = {"mice": 1 / 8, "mnist": 1 / 10}
+    assert all(chance[s["data"]] < s["mean"] <= 1.0 for s in metrics["summary"])  # better than guessing
     assert all(len(set(r["features"])) == r["k"] for r in metrics["runs"])
     assert (tmp_path / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -26,10 +26,15 @@ def test_contrastive_gap_is_the_ntxent_difference_from_lightly(digits):
 
 def test_contrastive_attack_on_timm_encoder_keeps_bounds_and_reports_success(digits):
     x = digits[:4]
-    res = MinMaxAttack(Contrastive(_encoder(), n_views=4), eps=0.5, steps=5, seed=0)(x)
+    encoder = _encoder()
+    res = MinMaxAttack(Contrastive(encoder, n_views=4), eps=0.5, steps=5, seed=0)(x)
     assert float((res.adv - x).abs().max()) <= 0.5 + 1e-6
-    assert torch.equal(res.success, res.gap <= 0)
-    assert torch.isfinite(res.mi).all()
+    # the reported gap is the NT-Xent difference at the returned example, recomputed from scratch with the same views
+    fresh = Contrastive(encoder, n_views=4)
+    with torch.no_grad():
+        gap = fresh.evaluate(res.adv, fresh.prepare(x, None, seed=0)).gap
+    assert torch.allclose(gap, res.gap, atol=1e-4)
+    assert res.success.any() and torch.isfinite(res.mi).all()
 
 
 def test_contrastive_views_repeat_with_the_seed(digits):

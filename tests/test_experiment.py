@@ -65,7 +65,7 @@ def test_test_errors_success_rates_and_sizes_are_finite(quick_run):
         for m in entry["methods"].values():
             assert all(math.isfinite(e) and 0 < e < 1 for e in m["test_mse"])
         for record in entry["seeds"].values():
-            assert 0.0 <= record["uae_success_rate"] <= 1.0
+            assert record["uae_success_rate"] > 0.25  # 5 attack steps on barely trained models: 0.46 and up
             assert record["l2"]["noise"] == pytest.approx(record["l2"]["uae"], rel=1e-3)
 
 
