@@ -1,4 +1,4 @@
-"""Per-sample selection of the iterate an attack returns (ALGORITHM section 3, "Best")."""
+"""Per-sample selection of the iterate an attack returns (docs/algorithm.md, section 3, step 4)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ DELTA_OPTIMIZERS = ("sgd", "adam")
 
 @dataclass(frozen=True)
 class MinMaxSettings:
-    """Every knob of :class:`~uae_plugin.MinMaxAttack` (see ALGORITHM section 3).
+    """Every knob of :class:`~uae_plugin.MinMaxAttack` (docs/algorithm.md, section 4).
 
     eps: L-inf bound on delta. The default, 0.1, measured best for augmentation
     (``benchmarks/new_user_defaults.py``: harmless where the paper's 1.0 made
@@ -90,7 +90,7 @@ class MinMaxSettings:
         return self
 
 
-# The authors' settings (IBM/UAE, data-reconstruction script), ALGORITHM.md section 3.
+# The authors' settings (IBM/UAE, data-reconstruction script): docs/algorithm.md, section 4.
 REFERENCE = MinMaxSettings(
     eps=1.0,  # every published run
     steps=40,  # T for autoencoders (20 for SimCLR, 1000 for supervised)
