@@ -84,10 +84,8 @@ def main() -> None:
             change = {"uae": [], "no-MI": [], "noise": []}
             success, mi = [], {"uae": [], "no-MI": [], "noise": []}
             for seed, base in bases.items():
-                eps = settings.get("eps", 1.0)
-                rest = {k: v for k, v in settings.items() if k != "eps"}
-                res = MinMaxAttack(Reconstruction(base), eps=eps, seed=0, **rest)(src)
-                ablation = MinMaxAttack(Reconstruction(base), eps=eps, seed=0, **{**rest, "mi_weight": 0.0})(src)
+                res = MinMaxAttack(Reconstruction(base), seed=0, **settings)(src)
+                ablation = MinMaxAttack(Reconstruction(base), seed=0, **{**settings, "mi_weight": 0.0})(src)
                 aug = {"uae": res.adv, "no-MI": ablation.adv, "noise": matched_gaussian_noise(src, res.adv)}
                 success.append(res.success_rate)
                 for method, adv in aug.items():

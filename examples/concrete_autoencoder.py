@@ -210,7 +210,7 @@ def markdown(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot(summary: list[dict], path: Path) -> None:
+def plot(summary: list[dict], path: Path, attack: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,7 +228,7 @@ def plot(summary: list[dict], path: Path) -> None:
     ax.set_ylim(0, 1.12)  # headroom for the legend above the bars
     ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.legend(ncol=len(METHODS), fontsize="small", loc="upper center")
-    ax.set_title("Concrete AE features: plain, UAE and its controls")
+    ax.set_title(f"Concrete AE features: plain, UAE (ε {attack['eps']}, T {attack['steps']}) and its controls")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(summary)
     elapsed = time.perf_counter() - t0
     metrics = {"settings": cfg, "summary": summary, "runs": rows, "seconds": elapsed}
-    write_outputs(args.out, table, metrics, lambda path: plot(summary, path))
+    write_outputs(args.out, table, metrics, lambda path: plot(summary, path, cfg["attack"]))
     return 0
 
 
