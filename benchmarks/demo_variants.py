@@ -2,12 +2,12 @@
 
     python benchmarks/demo_variants.py [--variant NAME key=value ...]
 
-Runs :func:`uae_plugin.experiment.run_experiment` (300 training digits, three seeds, conv, dense and
+Runs :func:`uae_plugin.experiments.experiment.run_experiment` (300 training digits, three seeds, conv, dense and
 sparse autoencoders, one augmentation per digit reconstructing itself) once per variant, with the
 methods none, noise, nomi (the attack with ``mi_weight=0``) and uae, and prints each variant's table and
 a paired comparison: per model seed, the test MSE of uae minus that of noise and of nomi, in % of none's
 (mean ± std over seeds; negative: UAEs better), which removes the spread that the model seeds share.
-A variant is a set of :class:`~uae_plugin.experiment.ExperimentConfig` fields. Default variants:
+A variant is a set of :class:`~uae_plugin.experiments.experiment.ExperimentConfig` fields. Default variants:
 the library's defaults (ε 0.1, c0 10, δ₀ from the whole box) and ε 0.3. The ``uae demo`` settings
 themselves (the paper's ε 1 and c0 1e-3, δ₀ in ±0.5) are what ``uae demo`` prints.
 """
