@@ -56,9 +56,7 @@ def main() -> None:
         f"ConvAutoencoder on {args.samples} MNIST test digits, T={args.steps}, default settings, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads\n"
     )
-    print(
-        "| method | success | mean f_x(adv) | exact MI(x, adv) | model evals | x MinMax | time (s) | x MinMax |"
-    )
+    print("| method | success | mean f_x(adv) | exact MI(x, adv) | model evals | x MinMax | time (s) | x MinMax |")
     print("|---|---|---|---|---|---|---|---|")
     for name, success, gap, mi, evals, elapsed in rows:
         print(
