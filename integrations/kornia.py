@@ -20,12 +20,14 @@ from torch import nn
 
 from uae_plugin import AttackResult, Contrastive, Criterion, MinMaxAttack, Reconstruction
 from uae_plugin._extras import require
+from uae_plugin.validation import range_hint
 
 IntensityAugmentationBase2D = require(
     "kornia.augmentation", "uae_plugin.integrations.kornia"
 ).IntensityAugmentationBase2D
 
 TASKS = ("reconstruction", "contrastive")
+UNIT_RANGE_SLACK = 0.5  # excursions up to this are clamped (kornia's unit-range rule, e.g. after RandomGaussianNoise)
 _CONTRASTIVE_OPTIONS = ("n_views", "temperature", "augment")
 _SEED_BOUND = 2**31 - 1  # seeds drawn from torch's global RNG lie in [0, 2^31 - 1)
 
@@ -180,6 +182,11 @@ class RandomUAE(IntensityAugmentationBase2D):
         x = input[rows].detach()
         if not bool(torch.isfinite(x).all()):  # clamping below would hide broken data
             raise ValueError("RandomUAE input contains NaN or Inf; clean the data before augmenting")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -UNIT_RANGE_SLACK or hi > 1.0 + UNIT_RANGE_SLACK:  # not a unit-range batch: clamping would destroy it
+            raise ValueError(
+                f"RandomUAE input must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; {range_hint(lo, hi)}"
+            )
         reference = next(self.model.parameters(), input)
         x = x.to(reference.device, reference.dtype).clamp(0.0, 1.0)
         index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if self.same_on_batch else None

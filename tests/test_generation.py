@@ -87,3 +87,44 @@ def test_stale_temporary_files_of_a_killed_run_are_deleted_on_the_next_run(conv_
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("chunk-*.pt")} == kept
     again = load_generated(tmp_path)
     assert all(torch.equal(first[k], again[k]) for k in first)
+
+
+def test_a_full_disk_names_the_file_says_how_to_resume_and_leaves_no_temporary(
+    conv_ae, digits, tmp_path, capsys, monkeypatch
+):
+    import errno
+
+    import uae_plugin.generation.files as files
+    from uae_plugin.cli import main
+    from uae_plugin.generation import DiskFullError, atomic_write
+
+    def no_space(fh):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFullError, match=r"could not write .*chunk-00007\.pt: the disk is full.*rerun"):
+        atomic_write(tmp_path / "chunk-00007.pt", no_space)
+    assert list(tmp_path.iterdir()) == []
+
+    # the command line: one line, exit status 2, the chunks before intact, and the same command completes the run
+    model_file = tmp_path / "ae.pt"
+    torch.save(conv_ae.state_dict(), model_file)
+    out = tmp_path / "uaes"
+    argv = ["generate", "--model", str(model_file), "--model-class", "conv", "--limit", "8", "--chunk-size", "4"]
+    argv += ["--steps", "2", "--out", str(out), "--no-progress"]
+    real_save, real_usage, calls = torch.save, files.shutil.disk_usage, []
+
+    def save_once_then_full(obj, fh):  # what torch.save raises when the disk fills during a write
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1024 vs 918")
+        real_save(obj, fh)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch, "save", save_once_then_full)
+        patch.setattr(files.shutil, "disk_usage", lambda folder: real_usage(folder)._replace(free=0))
+        assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the disk is full" in err[0] and "chunk-00001.pt" in err[0]
+    assert not list(out.glob(".*.tmp")) and (out / "chunk-00000.pt").exists()
+    assert main(argv) == 0
+    assert load_generated(out)["adv"].shape[0] == 8

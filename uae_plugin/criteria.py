@@ -54,6 +54,18 @@ class Criterion:
         scripted = isinstance(model, torch.jit.ScriptModule)
         self.model_name = model.original_name if scripted else type(model).__name__  # named in error messages
         self.evaluations = 0
+        self.batch_shape: tuple[int, ...] | None = None  # the user's batch, named in errors (views are tiled)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Refuse, before any model call, input the model cannot take: a model with convolutions needs
+        images ``[B, C, H, W]``. Remembers ``x``'s shape for the messages of the first model call."""
+        self.batch_shape = tuple(x.shape)
+        if x.dim() != 4 and any(isinstance(m, nn.Conv2d) for m in self.model.modules()):
+            fix = "add the channel axis, e.g. x.unsqueeze(1)" if x.dim() == 3 else "reshape it to [B, C, H, W]"
+            raise ValueError(
+                f"x must be images [B, C, H, W] for {self.model_name}, which has convolutions; "
+                f"got shape {tuple(x.shape)}: {fix}"
+            )
 
     def _forward(self, x: torch.Tensor, first: bool = False) -> torch.Tensor:
         """``model(x)``, checked to be one tensor; ``first``: the attack's first call, on the clean batch."""
@@ -65,8 +77,9 @@ class Criterion:
         except torch.OutOfMemoryError:
             raise
         except RuntimeError as err:
+            shape = self.batch_shape or tuple(x.shape)
             raise ValueError(
-                f"the model ({self.model_name}) cannot run on input of shape {tuple(x.shape)}: {error_summary(err)}; "
+                f"the model ({self.model_name}) cannot run on input of shape {shape}: {error_summary(err)}; "
                 "pass data in the shape the model expects (channels, size)"
             ) from err
         return check_model_output(out, "model")

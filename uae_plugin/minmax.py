@@ -146,6 +146,7 @@ class MinMaxAttack:
         ``penalty.update(c, gap, t) -> c_t`` (:mod:`uae_plugin.dual`; the binary-search baseline fixes ``c``)."""
         check_model_device(self.criterion.model, x)  # first: values on another device cannot be checked here
         check_images(x)
+        self.criterion.check_input(x)
         if torch.is_inference_mode_enabled():
             raise RuntimeError(
                 "MinMaxAttack needs autograd and cannot run under torch.inference_mode(); "

@@ -13,7 +13,8 @@ from torch import nn
 def check_images(x: Any, name: str = "x") -> None:
     """``x`` must be a non-empty float tensor ``[B, ...]`` (rank >= 2), finite, in [0, 1]."""
     if not torch.is_tensor(x):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        hint = f"; convert with torch.from_numpy({name})" if type(x).__module__ == "numpy" else ""
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}{hint}")
     if not x.is_floating_point():
         raise TypeError(
             f"{name} must be a float tensor with values in [0, 1], got dtype {x.dtype}; "
@@ -29,9 +30,15 @@ def check_images(x: Any, name: str = "x") -> None:
         raise ValueError(f"{name} contains NaN or Inf; clean the data before attacking")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
-        raise ValueError(
-            f"{name} must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; undo normalisation before attacking"
-        )
+        hint = range_hint(lo, hi, name)
+        raise ValueError(f"{name} must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; {hint}")
+
+
+def range_hint(lo: float, hi: float, name: str = "x") -> str:
+    """How to bring data in ``[lo, hi]`` into [0, 1]: divide 8-bit values by 255, else undo the normalisation."""
+    if lo >= 0.0 and 1.0 < hi <= 255.0:
+        return f"8-bit values? use {name} / 255"
+    return "undo the normalisation before attacking"
 
 
 def check_labels(y: Any, batch: int, logits: torch.Tensor) -> None:

@@ -11,10 +11,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..generation import DiskFullError
 from ..settings import DEFAULT, REFERENCE
 from . import commands
 
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, PermissionError, NotADirectoryError, IsADirectoryError)
+USER_ERRORS = (
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    PermissionError,
+    NotADirectoryError,
+    IsADirectoryError,
+    DiskFullError,
+)
 
 
 def _attack_options(p: argparse.ArgumentParser) -> None:
@@ -64,7 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes metrics.json, uae_grid.png and test_error.png to --out and prints a table.",
     )
     demo.add_argument("--out", default="uae-demo", help="report folder (default ./uae-demo)")
-    demo.add_argument("--quick", action="store_true", help="a small run (about a minute)")
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run with tiny sizes (about 10 s): checks the pipeline, its numbers mean nothing",
+    )
     demo.add_argument("--no-progress", action="store_true", help="no progress bars")
     demo.set_defaults(func=commands.demo)
 
@@ -80,9 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument(
         "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
     )
-    gen.add_argument("--task", choices=("reconstruction", "contrastive"), default="reconstruction")
+    gen.add_argument(
+        "--task",
+        choices=("reconstruction", "contrastive"),
+        default="reconstruction",
+        help="the model is an autoencoder (reconstruction, default) or an encoder (contrastive, NT-Xent over views)",
+    )
     gen.add_argument("--data", default="mnist", help="'mnist' (built in), a .pt/.npz file or an image folder")
-    gen.add_argument("--split", choices=("train", "test"), default="train", help="split of the built-in data")
+    gen.add_argument(
+        "--split", choices=("train", "test"), default="train", help="split of the built-in data (default train)"
+    )
     gen.add_argument("--limit", type=int, default=None, help="attack only the first N samples")
     gen.add_argument("--out", required=True, help="output folder (created; reused to resume)")
     gen.add_argument("--chunk-size", type=int, default=256, help="samples per chunk file (default 256)")

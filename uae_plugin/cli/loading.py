@@ -67,10 +67,18 @@ def load_model(path: str | Path, model_class: str | None = None) -> nn.Module:
         raise ValueError(f"{path} is not a readable state dict of plain tensors ({type(err).__name__})") from err
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        raise ValueError(
+            f"{path} does not fit {model_class}: missing keys {_first(missing)}, unexpected keys {_first(unexpected)}; "
+            "choose the --model-class the weights were saved from"
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"{path} does not fit {model_class}: {str(err).splitlines()[0]}") from err
+        raise ValueError(f"{path} does not fit {model_class}: {_shape_mismatch(err)}") from err
     return model.eval()
 
 
@@ -153,3 +161,17 @@ def load_data(source: str, split: str = "train") -> torch.Tensor:
             raise ValueError(f"{path} is not a readable .npz of plain arrays: {reason}") from err
         return _as_unit_float(torch.from_numpy(np.ascontiguousarray(array)), str(path))
     raise ValueError(f"data file {path} must end in .pt or .npz (or be a folder of images)")
+
+
+def _first(keys: list[str], n: int = 4) -> str:
+    """At most ``n`` keys, e.g. ``['a', 'b', ...] (7)``; ``none`` when empty."""
+    if not keys:
+        return "none"
+    shown = ", ".join(repr(k) for k in keys[:n])
+    return f"[{shown}{', ...' if len(keys) > n else ''}] ({len(keys)})"
+
+
+def _shape_mismatch(err: RuntimeError) -> str:
+    """The lines of a load_state_dict error that name a key (size mismatches), at most three, joined."""
+    lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+    return "; ".join(lines[:3]) or str(err).splitlines()[0]

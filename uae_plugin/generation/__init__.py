@@ -38,7 +38,7 @@ a time per ``out_dir``.
 """
 
 from .chunks import FIELDS, load_generated
-from .files import atomic_write, remove_stale_temporaries, sha256, tensor_digest
+from .files import DiskFullError, atomic_write, remove_stale_temporaries, sha256, tensor_digest
 from .fingerprint import run_fingerprint
 from .ledger import FORMAT, MANIFEST, part_name
 from .run import generate_dataset
@@ -46,6 +46,7 @@ from .run import generate_dataset
 _sha256 = sha256  # the earlier private name, kept for scripts that used it
 
 __all__ = [
+    "DiskFullError",
     "FIELDS",
     "FORMAT",
     "MANIFEST",

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +19,11 @@ from typing import Any
 import torch
 
 STALE_TEMP = re.compile(r"\.(manifest(\.rank-\d+)?\.json|chunk-\d+\.pt)\..+\.tmp")
+FULL_BELOW = 1 << 20  # a failed write with less free space than this (1 MiB) is a full disk
+
+
+class DiskFullError(OSError):
+    """A file could not be written because its disk is full; the files written before it are intact."""
 
 
 def sha256(path: Path) -> str:
@@ -36,9 +43,28 @@ def atomic_write(path: Path, write: Any) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
+        full = _disk_full(err, path.parent)  # before the temporary's space is given back
         Path(tmp).unlink(missing_ok=True)
+        if full:
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"could not write {path}: the disk is full. The files written before it are intact: "
+                "free some space and rerun the same command to continue",
+            ) from None
         raise
+
+
+def _disk_full(err: BaseException, folder: Path) -> bool:
+    """ENOSPC, or a failed write (torch.save reports a full disk as a RuntimeError) with under 1 MiB left."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return True
+    if not isinstance(err, (OSError, RuntimeError)):
+        return False
+    try:
+        return shutil.disk_usage(folder).free < FULL_BELOW
+    except OSError:
+        return False
 
 
 def tensor_digest(tensors: Iterable[torch.Tensor]) -> str:
