@@ -128,3 +128,11 @@ def test_a_full_disk_names_the_file_says_how_to_resume_and_leaves_no_temporary(
     assert not list(out.glob(".*.tmp")) and (out / "chunk-00000.pt").exists()
     assert main(argv) == 0
     assert load_generated(out)["adv"].shape[0] == 8
+
+
+def test_a_resumed_run_says_what_it_kept(conv_ae, digits, tmp_path, capsys):
+    x = digits[:20]
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
+    (tmp_path / "chunk-00001.pt").unlink()
+    generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=True)
+    assert f"resuming {tmp_path}: 2 of 3 chunks (12 samples) kept from the last run" in capsys.readouterr().out

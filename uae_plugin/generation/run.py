@@ -98,19 +98,26 @@ def generate_dataset(
     else:
         ledger, ledger_path = new_ledger(fingerprint), out / part_name(ranks.rank)
     rows = {k: range(k * chunk_size, min((k + 1) * chunk_size, n)) for k in mine}
+    todo = [k for k in mine if not chunk_is_valid(out, manifest["chunks"].get(str(k)))]
+    kept = sum(len(rows[k]) for k in mine if k not in todo)
+    show = progress and ranks.leader
+    if show and kept:
+        print(f"resuming {out}: {len(mine) - len(todo)} of {len(mine)} chunks ({kept} samples) kept from the last run")
     desc = "UAE" if ranks.world == 1 else f"UAE rank 0/{ranks.world}"
-    bar = tqdm(total=sum(map(len, rows.values())), unit="sample", desc=desc, disable=not (progress and ranks.leader))
+    # initial=kept: the rate counts only the samples attacked now; the attack's own bar moves within a chunk
+    bar = tqdm(total=sum(map(len, rows.values())), initial=kept, unit="sample", desc=desc, disable=not show)
+    inner_progress, attack.progress = attack.progress, show
     error = None
     try:
-        for number in mine:
-            if not chunk_is_valid(out, manifest["chunks"].get(str(number))):
-                ledger["chunks"][str(number)] = write_chunk(attack, data, out, number, rows[number])
-                write_ledger(ledger_path, ledger)
+        for number in todo:
+            ledger["chunks"][str(number)] = write_chunk(attack, data, out, number, rows[number])
+            write_ledger(ledger_path, ledger)
             bar.update(len(rows[number]))
     except Exception as err:  # shared with every rank by agree(), which re-raises it
         error = err
     finally:
         bar.close()
+        attack.progress = inner_progress
     ranks.agree(error)  # also the barrier: every rank has finished its chunks
 
     def finish() -> dict[str, Any]:
