@@ -82,7 +82,19 @@ def demo(args: argparse.Namespace) -> None:
     from ..experiments.report import format_table
 
     out = _writable_folder(args.out)
-    metrics = run_experiment(QUICK if args.quick else DEFAULT, out_dir=out, progress=not args.no_progress)
+    config = QUICK if args.quick else DEFAULT
+    size = (
+        "a smoke run at tiny sizes (about 10 s): the numbers below mean nothing"
+        if args.quick
+        else (
+            f"{len(config.models)} autoencoders x {len(config.seeds)} seeds on {config.n_train} training digits "
+            "(about 3-4 minutes on 2 CPU cores)"
+        )
+    )
+    print(f"uae demo: {size}; report in {out}", flush=True)
+    metrics = run_experiment(config, out_dir=out, progress=not args.no_progress)
+    if args.quick:
+        print("smoke run (--quick): barely trained models; run without --quick for the real comparison")
     print(format_table(metrics))
     print(f"\nreport: {out / 'metrics.json'}, {out / 'uae_grid.png'}, {out / 'test_error.png'}")
 

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from .. import MinMaxAttack, Reconstruction, UnsupervisedPGD, generate_dataset, load_generated, matched_gaussian_noise
 from .data import mnist_split
@@ -277,15 +278,20 @@ def run_with_images(
     data = mnist_split(config.n_train, config.n_test, seed=config.data_seed)
     runs: dict[str, dict[int, dict]] = {}
     images: dict[str, dict[str, torch.Tensor]] = {}
+    total = len(config.models) * len(config.seeds)
+    bar = tqdm(total=total, unit="run", desc="uae demo (model x seed)", disable=not progress)
     for name in config.models:
         runs[name] = {}
         for seed in config.seeds:
+            bar.set_postfix_str(f"{name} seed {seed}: train, attack, retrain {len(config.methods)} ways")
             record, pics = run_model_seed(name, data, config, seed, out)
             runs[name][seed] = record
             images.setdefault(name, pics)
+            bar.update(1)
             if progress:
                 errs = ", ".join(f"{m} {r['test_mse']:.5f}" for m, r in record["methods"].items())
-                print(f"[uae demo] {name} seed {seed}: test MSE {errs}", flush=True)
+                bar.write(f"[uae demo] {name} seed {seed}: test MSE {errs}")
+    bar.close()
     metrics = {"config": asdict(config), "models": summarise(runs, config), "wall_s": time.perf_counter() - start}
     return metrics, images
 
