@@ -203,9 +203,12 @@ def _l2(x: torch.Tensor, adv: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def _images(model: nn.Module, x: torch.Tensor, uae: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Originals, their UAEs and the pre-trained model's reconstructions of both: each ``[k, 1, 28, 28]``."""
-    return {"x": x, "uae": uae, "recon_x": model(x), "recon_uae": model(uae)}
+def _images(model: nn.Module, x: torch.Tensor, aug: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Originals, each augmentation of them (uae, noise, pgd, nomi) and the pre-trained model's reconstructions
+    of the originals and the UAEs: each ``[k, 1, 28, 28]``."""
+    k = x.shape[0]
+    with torch.no_grad():
+        return {"x": x, **{m: a[:k] for m, a in aug.items()}, "recon_x": model(x), "recon_uae": model(aug["uae"][:k])}
 
 
 def run_model_seed(name: str, data: dict, config: ExperimentConfig, seed: int, out_dir: Path | None):
@@ -223,7 +226,7 @@ def run_model_seed(name: str, data: dict, config: ExperimentConfig, seed: int, o
     record["timings"]["augment_s"] = time.perf_counter() - t0
     record["uae_success_rate"] = float(success.float().mean())
     record["l2"] = {m: _l2(src, a) for m, a in aug.items()}
-    images = _images(base, src[: config.n_images], aug["uae"][: config.n_images])
+    images = _images(base, src[: config.n_images], aug)
     record["methods"] = {}
     for method in config.methods:
         t0 = time.perf_counter()

@@ -17,12 +17,13 @@ from typing import Any
 
 import torch
 
-GRID_COLUMNS = (
-    ("x", "x"),
-    ("recon_x", "g(x)"),
+GRID_DIGITS = 4  # digits per cell of the grid
+GRID_COLUMNS = (  # (key in the images, column title); columns whose key is missing are left out
+    ("x", "clean x"),
     ("uae", "UAE x'"),
-    ("recon_uae", "g(x')"),
-    ("recon_x_after_uae", "g(x), UAE-retrained"),
+    ("noise", "noise, UAE's L2"),
+    ("pgd", "PGD (ε 0.1)"),
+    ("nomi", "no-MI ablation"),
 )
 
 
@@ -54,49 +55,82 @@ def _plt():
     return plt
 
 
-def plot_grid(images: dict[str, dict[str, torch.Tensor]], path: str | Path) -> None:
-    """One block per model: a row per digit, columns x, g(x), UAE x', g(x') (pre-trained g) and,
-    if present, g(x) after retraining on UAEs. Each tensor ``[k, 1, H, W]`` in [0, 1]."""
+def _strip(images: torch.Tensor) -> torch.Tensor:
+    """``[k, 1, H, W]`` -> one image ``[H, k W + (k - 1)]``: the k digits side by side, 1-pixel white gaps."""
+    k, _, h, _ = images.shape
+    gap = torch.ones(h, 1)
+    parts = []
+    for i in range(k):
+        parts += [images[i, 0].detach().float().cpu(), gap]
+    return torch.cat(parts[:-1], dim=1)
+
+
+def plot_grid(images: dict[str, dict[str, torch.Tensor]], path: str | Path, seed: int | None = None) -> None:
+    """One row per model, one column per kind of example (clean, UAE, matched noise, PGD, no-MI ablation); each
+    cell shows the same training digits side by side. Every row is labelled with its model."""
     plt = _plt()
     cols = [(key, title) for key, title in GRID_COLUMNS if all(key in pics for pics in images.values())]
-    rows = sum(pics["x"].shape[0] for pics in images.values())
-    fig, axes = plt.subplots(rows, len(cols), figsize=(1.4 * len(cols), 1.2 * rows), squeeze=False)
-    r = 0
-    for model, pics in images.items():
-        for i in range(pics["x"].shape[0]):
-            for c, (key, title) in enumerate(cols):
-                ax = axes[r, c]
-                ax.imshow(
-                    pics[key][i].detach().float().reshape(pics[key].shape[-2:]).numpy(), cmap="gray", vmin=0, vmax=1
-                )
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(title, fontsize=7)
-                if c == 0 and i == 0:
-                    ax.set_ylabel(model, fontsize=8)
-            r += 1
+    models = list(images)
+    k = min(GRID_DIGITS, next(iter(images.values()))["x"].shape[0])
+    fig, axes = plt.subplots(
+        len(models), len(cols), figsize=(0.5 * k * len(cols) + 0.8, 0.75 * len(models) + 0.9), squeeze=False
+    )
+    for r, model in enumerate(models):
+        for c, (key, title) in enumerate(cols):
+            ax = axes[r, c]
+            ax.imshow(_strip(images[model][key][:k]).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{model} AE", fontsize=9, rotation=0, ha="right", va="center")
+    which = "" if seed is None else f", seed {seed}"
+    fig.suptitle(f"The same training digits and their augmentations (pre-trained model{which})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
+def relative_change(metrics: dict[str, Any]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per model and method (none left out): mean and std over seeds of ``100 (mse_s - none_s) / mean(none)``,
+    the change of test MSE against no augmentation, paired by seed."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
+    for model, entry in metrics["models"].items():
+        none = torch.tensor(entry["methods"]["none"]["test_mse"], dtype=torch.float64)
+        out[model] = {}
+        for method, m in entry["methods"].items():
+            if method == "none":
+                continue
+            change = 100 * (torch.tensor(m["test_mse"], dtype=torch.float64) - none) / none.mean()
+            out[model][method] = (float(change.mean()), float(change.std()) if len(change) > 1 else 0.0)
+    return out
+
+
 def plot_test_error(metrics: dict[str, Any], path: str | Path) -> None:
-    """Grouped bars: test MSE per method (bars) per model (groups), error bars = std over seeds."""
+    """Grouped bars: the change of test MSE against no augmentation in % (methods within each model), error bars
+    the std over seeds of the per-seed change; a line at 0; negative is better."""
     plt = _plt()
-    models = list(metrics["models"])
-    methods = list(next(iter(metrics["models"].values()))["methods"])
+    change = relative_change(metrics)
+    models = list(change)
+    methods = list(next(iter(change.values())))
+    seeds = len(next(iter(metrics["models"].values()))["methods"]["none"]["test_mse"])
     width = 0.8 / len(methods)
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(models), 3.2))
+    fig, ax = plt.subplots(figsize=(2.0 + 1.9 * len(models), 3.6))
     for j, method in enumerate(methods):
-        means = [metrics["models"][m]["methods"][method]["mean"] for m in models]
-        stds = [metrics["models"][m]["methods"][method]["std"] for m in models]
         xs = [i + (j - (len(methods) - 1) / 2) * width for i in range(len(models))]
+        means = [change[m][method][0] for m in models]
+        stds = [change[m][method][1] for m in models]
         ax.bar(xs, means, width, yerr=stds, capsize=3, label=method)
+    ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks(range(len(models)))
-    ax.set_xticklabels(models)
-    ax.set_ylabel("test MSE per pixel")
-    ax.legend(fontsize=7)
+    ax.set_xticklabels([f"{m} AE" for m in models])
+    ax.set_ylabel("test MSE change vs none (%)")
+    ax.set_title(
+        f"Retraining on train + augmentations: change against none\n(mean ± std over {seeds} seeds; below 0 is better)",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7, ncol=len(methods), loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -107,6 +141,6 @@ def write_report(metrics: dict[str, Any], images: dict[str, dict[str, torch.Tens
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
-    plot_grid(images, out / "uae_grid.png")
+    plot_grid(images, out / "uae_grid.png", seed=metrics["config"]["seeds"][0])
     plot_test_error(metrics, out / "test_error.png")
     return out
