@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 from table_script import parse_arguments, write_outputs  # examples/table_script.py
+from tqdm.auto import tqdm
 
 from uae_plugin import MinMaxAttack, Reconstruction, UnsupervisedPGD, matched_gaussian_noise, mutual_information
 from uae_plugin.experiments.concrete_autoencoder import ConcreteAutoencoder, train_concrete_autoencoder
@@ -259,11 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {**cfg, "attack": {**cfg["attack"], **{k: v for k, v in budget.items() if v is not None}}}
     t0 = time.perf_counter()
     rows = []
-    for name in ("mice", "mnist"):
-        for k in cfg["ks"]:
-            for seed in cfg["seeds"]:
-                rows.extend(run_one(name, k, seed, cfg))
-                print(f"{name} K={k} seed={seed}: done at {time.perf_counter() - t0:.0f} s", flush=True)
+    cells = [(name, k, seed) for name in ("mice", "mnist") for k in cfg["ks"] for seed in cfg["seeds"]]
+    bar = tqdm(cells, unit="run", desc="concrete AE (data x K x seed)")
+    for name, k, seed in bar:
+        bar.set_postfix_str(f"{name} K={k} seed={seed}: plain, then 4 augmentations")
+        rows.extend(run_one(name, k, seed, cfg))
+        bar.write(f"{name} K={k} seed={seed}: done at {time.perf_counter() - t0:.0f} s")
     summary = summarise(rows)
     table = markdown(summary)
     elapsed = time.perf_counter() - t0

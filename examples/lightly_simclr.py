@@ -75,7 +75,7 @@ def train(uae: str | None, data: dict[str, torch.Tensor], args: argparse.Namespa
     history = History()
     trainer = pl.Trainer(
         max_steps=args.max_steps, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[history],
+        enable_progress_bar=True, enable_model_summary=False, callbacks=[history],
     )  # fmt: skip
     trainer.fit(model, loader)
     return model, history

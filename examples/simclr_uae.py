@@ -36,6 +36,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Normalize
 from torchvision.transforms.functional import to_pil_image
+from tqdm.auto import tqdm
 
 from uae_plugin.experiments.data import animal_mnist_split, mnist_split
 from uae_plugin.experiments.ssl_evaluation import (
@@ -256,11 +257,13 @@ def run_all(cfg: dict, jobs: int, threads: int) -> list[dict]:
     cell order. Each cell seeds its own runs, so the rows do not depend on ``jobs`` (up to float summation order)."""
     cells = [(name, seed) for name in cfg["datasets"] for seed in cfg["seeds"]]
     t0, done = time.perf_counter(), {}
+    bar = tqdm(total=len(cells), unit="run", desc=f"SimCLR (data x seed, {len(METHODS) - 1} methods each)")
     if jobs == 1:
         quiet_worker(threads)
         for name, seed in cells:
             done[name, seed] = run_one(name, seed, cfg)
-            print(f"{name} seed={seed}: done at {time.perf_counter() - t0:.0f} s", flush=True)
+            bar.update(1)
+            bar.write(f"{name} seed={seed}: done at {time.perf_counter() - t0:.0f} s")
     else:
         context = multiprocessing.get_context("spawn")  # fork after torch threads have started can hang
         with ProcessPoolExecutor(jobs, context, quiet_worker, (max(1, threads // jobs),)) as pool:
@@ -268,7 +271,9 @@ def run_all(cfg: dict, jobs: int, threads: int) -> list[dict]:
             for future in as_completed(futures):
                 done[futures[future]] = future.result()
                 name, seed = futures[future]
-                print(f"{name} seed={seed}: done at {time.perf_counter() - t0:.0f} s", flush=True)
+                bar.update(1)
+                bar.write(f"{name} seed={seed}: done at {time.perf_counter() - t0:.0f} s")
+    bar.close()
     return [row for cell in cells for row in done[cell]]
 
 

@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model-kind", choices=("conv", "dense", "sparse"), default="conv")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--out", default=None, help="write metrics.json here")
+    ev.add_argument("--no-progress", action="store_true", help="no progress bars")
     ev.set_defaults(func=commands.evaluate)
     return parser
 

@@ -115,12 +115,15 @@ def evaluate(args: argparse.Namespace) -> None:
         raise ValueError(f"{args.uaes} was not generated from 'uae generate --data mnist --split train'")
     cfg = DEFAULT
     base = build_model(args.model_kind, cfg, args.seed)
-    train_steps(base, x_train, x_train, cfg.pretrain_steps, cfg.batch_size, cfg.lr, args.seed)
+    show = not args.no_progress
+    train_steps(
+        base, x_train, x_train, cfg.pretrain_steps, cfg.batch_size, cfg.lr, args.seed, "pre-train" if show else None
+    )
     result: dict[str, float | int | str] = {"model": args.model_kind, "uaes": int(index.numel())}
     inputs = torch.cat([x_train, uaes["adv"]])
     targets = torch.cat([x_train, x_train[index]])
     for name, (xs, ys) in {"none": (x_train, x_train), "uae": (inputs, targets)}.items():
-        model, _ = continue_training(base, xs, ys, cfg, args.seed + 1)
+        model, _ = continue_training(base, xs, ys, cfg, args.seed + 1, f"retrain on {name}" if show else None)
         result[f"test_mse_{name}"] = reconstruction_error(model, data["x_test"])
     result["change_vs_none_pct"] = 100 * (result["test_mse_uae"] / result["test_mse_none"] - 1)
     for key, value in result.items():

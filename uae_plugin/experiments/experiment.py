@@ -129,18 +129,27 @@ def _loss(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torc
 
 
 def train_steps(
-    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, steps: int, batch_size: int, lr: float, seed: int
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    progress: str | None = None,
 ) -> int:
     """``steps`` Adam steps on batches of ``batch_size`` rows of ``(inputs, targets): [N, ...]``.
 
     Rows are drawn without replacement, epoch by epoch (a fresh permutation from ``seed`` each pass).
-    Returns the number of gradient steps taken (the budget counter).
+    Returns the number of gradient steps taken (the budget counter). ``progress``: a bar over the steps
+    with that description (None: no bar).
     """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.randperm(inputs.shape[0], generator=gen).split(batch_size)
     model.train()
     taken, k = 0, 0
+    bar = tqdm(total=steps, unit="step", desc=progress, disable=progress is None, leave=False)
     while taken < steps:
         if k == len(order):
             order, k = torch.randperm(inputs.shape[0], generator=gen).split(batch_size), 0
@@ -151,17 +160,24 @@ def train_steps(
         loss.backward()
         opt.step()
         taken += 1
+        bar.update(1)
+    bar.close()
     model.eval()
     return taken
 
 
 def continue_training(
-    base: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, config: ExperimentConfig, seed: int
+    base: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    config: ExperimentConfig,
+    seed: int,
+    progress: str | None = None,
 ) -> tuple[nn.Module, int]:
     """A copy of the pre-trained ``base`` trained ``config.retrain_steps`` more steps on ``(inputs, targets)``:
     the equal budget every method gets. Returns the copy and the steps taken."""
     model = copy.deepcopy(base)
-    steps = train_steps(model, inputs, targets, config.retrain_steps, config.batch_size, config.lr, seed)
+    steps = train_steps(model, inputs, targets, config.retrain_steps, config.batch_size, config.lr, seed, progress)
     return model, steps
 
 
