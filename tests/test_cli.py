@@ -147,4 +147,5 @@ def test_evaluate_compares_retraining_with_and_without_generated_uaes(state_dict
     assert out.returncode == 0, out.stderr
     metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
     assert metrics["uaes"] == 16
+    assert "pre-train" in out.stderr and "retrain on uae" in out.stderr and "step/s" in out.stderr  # progress
     assert 0 < metrics["test_mse_none"] < 0.1 and 0 < metrics["test_mse_uae"] < 0.1

@@ -133,6 +133,7 @@ def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
 def test_example_quick_run_writes_table_json_and_plot(quick_run):
     out, tmp_path = quick_run
     assert out.returncode == 0, out.stderr
+    assert "concrete AE (data x K x seed)" in out.stderr and "run/s" in out.stderr  # the progress bar
     table = (tmp_path / "results.md").read_text()
     assert table in out.stdout
     assert "MI(x, x') nats" in table and "L2(x' − x)" in table

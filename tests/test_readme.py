@@ -45,7 +45,8 @@ def test_the_readme_demo_command_runs_at_quick_size(tmp_path):
     parts = [part.strip() for line in commands.splitlines() for part in line.split("&&")]
     demo = next(part for part in parts if "uae demo" in part)
     args = demo.split()[1:]  # ".venv/bin/uae demo --out uae-demo" -> ["demo", "--out", "uae-demo"]
-    done = subprocess.run([sys.executable, "-m", "uae_plugin.cli", *args, "--quick", "--no-progress"],
+    done = subprocess.run([sys.executable, "-m", "uae_plugin.cli", *args, "--quick"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "smoke run" in done.stdout and (tmp_path / "uae-demo" / "test_error.png").exists()
+    assert "uae demo (model x seed)" in done.stderr and "3/3" in done.stderr  # the progress bar, to its end

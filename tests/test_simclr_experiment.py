@@ -175,6 +175,7 @@ def test_example_quick_run_writes_table_json_and_plot(tmp_path):
     out = subprocess.run([sys.executable, str(EXAMPLE), "--quick", "--out", str(tmp_path), "--threads", "1"],
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr
+    assert "SimCLR (data x seed" in out.stderr  # the progress bar
     table = (tmp_path / "results.md").read_text()
     assert table in out.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
