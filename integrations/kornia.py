@@ -27,7 +27,7 @@ IntensityAugmentationBase2D = require(
 ).IntensityAugmentationBase2D
 
 TASKS = ("reconstruction", "contrastive")
-UNIT_RANGE_SLACK = 0.5  # excursions up to this are clamped (kornia's unit-range rule, e.g. after RandomGaussianNoise)
+UNIT_RANGE_SLACK = 1.0  # excursions up to this are clamped (kornia's unit-range rule, e.g. after RandomGaussianNoise)
 _CONTRASTIVE_OPTIONS = ("n_views", "temperature", "augment")
 _SEED_BOUND = 2**31 - 1  # seeds drawn from torch's global RNG lie in [0, 2^31 - 1)
 

@@ -223,3 +223,9 @@ def test_nan_input_raises_before_the_model_is_called(conv_ae, digits):
     finally:
         counter.handle.remove()
     assert counter.rows == 0
+
+
+def test_a_batch_far_outside_unit_range_is_refused_with_the_fix(conv_ae, digits):
+    aug = RandomUAE(conv_ae, p=1.0, steps=2, seed=0)
+    with pytest.raises(ValueError, match=r"RandomUAE input must have values in \[0, 1\].*use x / 255"):
+        aug(digits[:4] * 255)
