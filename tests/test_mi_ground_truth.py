@@ -112,11 +112,16 @@ def test_reference_preset_keeps_the_authors_pair_source_and_estimator(conv_ae):
 
 def test_gaussian_estimator_with_a_pair_source_of_ones_own_is_refused_before_any_work(conv_ae):
     calls = []
-    conv_ae.register_forward_hook(lambda *a: calls.append(1))
-    with pytest.raises(ValueError, match="estimator='gaussian'.*similarity"):
-        MinMaxAttack(Reconstruction(conv_ae), similarity=lambda x: x.reshape(x.shape[0], 4, -1), estimator="gaussian")
-    with pytest.raises(ValueError, match="estimator must be one of"):
-        MinMaxAttack(Reconstruction(conv_ae), estimator="club")
-    with pytest.raises(ValueError, match="mi_weight"):
-        MinMaxAttack(Reconstruction(conv_ae), mi_weight=-1.0)
+    hook = conv_ae.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        with pytest.raises(ValueError, match="estimator='gaussian'.*similarity"):
+            MinMaxAttack(
+                Reconstruction(conv_ae), similarity=lambda x: x.reshape(x.shape[0], 4, -1), estimator="gaussian"
+            )
+        with pytest.raises(ValueError, match="estimator must be one of"):
+            MinMaxAttack(Reconstruction(conv_ae), estimator="club")
+        with pytest.raises(ValueError, match="mi_weight"):
+            MinMaxAttack(Reconstruction(conv_ae), mi_weight=-1.0)
+    finally:
+        hook.remove()  # conv_ae is shared by the session: a hook left on it breaks torch.jit.script later
     assert calls == []
