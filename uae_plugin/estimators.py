@@ -65,15 +65,6 @@ class GaussianEstimator:
 
     def __init__(self, m: float) -> None:
         self.m = float(m)
-        self._clean: tuple[torch.Tensor, torch.Tensor] | None = None  # (a, its centred unit rows): a is fixed
-
-    def _unit(self, a: torch.Tensor, wide: torch.dtype) -> torch.Tensor:
-        """Centred unit rows of ``a``; computed once for the clean pairs an attack passes at every step."""
-        if a.requires_grad:
-            return centred_unit(a.to(wide).reshape(a.shape[0], a.shape[1], -1))
-        if self._clean is None or self._clean[0] is not a:
-            self._clean = (a, centred_unit(a.to(wide).reshape(a.shape[0], a.shape[1], -1)))
-        return self._clean[1]
 
     def fit(self, a: torch.Tensor, b: torch.Tensor, steps: int, step: int = 0) -> None:
         """No statistics network: the closed form needs no training."""
@@ -83,7 +74,7 @@ class GaussianEstimator:
         identical samples reach the ceiling and not a float32 rounding of it."""
         wide = torch.float32 if a.device.type == "mps" else torch.float64
         with torch.autocast(a.device.type, enabled=False):
-            ua = self._unit(a, wide)
+            ua = centred_unit(a.to(wide).reshape(a.shape[0], a.shape[1], -1))
             ub = centred_unit(b.to(wide).reshape(b.shape[0], b.shape[1], -1))
             rho = (ua * ub).sum(dim=2)
             return gaussian_mi(rho, self.m).mean(dim=1).float()

@@ -58,12 +58,11 @@ def generate(args: argparse.Namespace) -> None:
         estimator=args.estimator,
         **optional,
     )
-    criterion.check_input(x)  # errors below name the data's shape, not the probe's
-    with torch.no_grad():  # the first clean pass checks the model fits the data before any chunk is written
-        try:
-            criterion.prepare(x[:2], None, args.seed)  # two rows: a missing channel axis cannot pass as one image
-        except RuntimeError as err:
-            raise ValueError(f"the model cannot run on --data of shape {tuple(x.shape)}: {err}") from err
+    # The first clean pass checks the model fits the data before any chunk is written; a model error becomes a
+    # ValueError (Criterion._forward) naming the data's shape, which check_input records, not the probe's.
+    criterion.check_input(x)
+    with torch.no_grad():
+        criterion.prepare(x[:2], None, args.seed)  # two rows: a missing channel axis cannot pass as one image
     with process_group(x.device) if distributed else nullcontext(Ranks()) as ranks:
         generate_dataset(
             attack, x, out, chunk_size=args.chunk_size, progress=not args.no_progress, distributed=distributed

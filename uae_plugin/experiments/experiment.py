@@ -223,8 +223,7 @@ def _images(model: nn.Module, x: torch.Tensor, aug: dict[str, torch.Tensor]) -> 
     """Originals, each augmentation of them (uae, noise, pgd, nomi) and the pre-trained model's reconstructions
     of the originals and the UAEs: each ``[k, 1, 28, 28]``."""
     k = x.shape[0]
-    with torch.no_grad():
-        return {"x": x, **{m: a[:k] for m, a in aug.items()}, "recon_x": model(x), "recon_uae": model(aug["uae"][:k])}
+    return {"x": x, **{m: a[:k] for m, a in aug.items()}, "recon_x": model(x), "recon_uae": model(aug["uae"][:k])}
 
 
 def run_model_seed(name: str, data: dict, config: ExperimentConfig, seed: int, out_dir: Path | None):

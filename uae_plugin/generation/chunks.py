@@ -20,23 +20,17 @@ from .ledger import MANIFEST, read_manifest
 FIELDS = ("adv", "success", "mi", "gap", "index")
 
 
-def intact(out_dir: Path, entry: dict[str, Any] | None) -> bool:
-    """The chunk named by the manifest ``entry`` is recorded, present and matches its SHA-256."""
-    if entry is None:
-        return False
-    path = out_dir / entry["file"]
-    return path.exists() and sha256(path) == entry["sha256"]
-
-
-def chunk_is_valid(out_dir: Path, entry: dict[str, Any] | None) -> bool:
-    """The chunk named by ``entry`` exists and matches its checksum; warns when the file is corrupted."""
+def intact(out_dir: Path, entry: dict[str, Any] | None, warn: bool = False) -> bool:
+    """The chunk named by the manifest ``entry`` is recorded, present and matches its SHA-256; with ``warn``,
+    a file that fails its checksum is named in a warning (the caller regenerates it)."""
     if entry is None:
         return False
     path = out_dir / entry["file"]
     if not path.exists():
         return False
     if sha256(path) != entry["sha256"]:
-        warnings.warn(f"{path} does not match its checksum in {MANIFEST}: regenerating it", stacklevel=3)
+        if warn:
+            warnings.warn(f"{path} does not match its checksum in {MANIFEST}: regenerating it", stacklevel=3)
         return False
     return True
 

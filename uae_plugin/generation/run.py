@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from ..distributed import Ranks
 from ..minmax import MinMaxAttack
 from ..validation import check_count, check_images, check_model_device
-from .chunks import chunk_is_valid, verify, write_chunk
+from .chunks import intact, verify, write_chunk
 from .fingerprint import run_fingerprint
 from .ledger import MANIFEST, fold_parts, new_ledger, open_folder, part_name, write_ledger
 
@@ -98,14 +98,15 @@ def generate_dataset(
     else:
         ledger, ledger_path = new_ledger(fingerprint), out / part_name(ranks.rank)
     rows = {k: range(k * chunk_size, min((k + 1) * chunk_size, n)) for k in mine}
-    todo = [k for k in mine if not chunk_is_valid(out, manifest["chunks"].get(str(k)))]
-    kept = sum(len(rows[k]) for k in mine if k not in todo)
+    todo = [k for k in mine if not intact(out, manifest["chunks"].get(str(k)), warn=True)]
+    total = sum(map(len, rows.values()))
+    kept = total - sum(len(rows[k]) for k in todo)
     show = progress and ranks.leader
     if show and kept:
         print(f"resuming {out}: {len(mine) - len(todo)} of {len(mine)} chunks ({kept} samples) kept from the last run")
     desc = "UAE" if ranks.world == 1 else f"UAE rank 0/{ranks.world}"
     # initial=kept: the rate counts only the samples attacked now; the attack's own bar moves within a chunk
-    bar = tqdm(total=sum(map(len, rows.values())), initial=kept, unit="sample", desc=desc, disable=not show)
+    bar = tqdm(total=total, initial=kept, unit="sample", desc=desc, disable=not show)
     inner_progress, attack.progress = attack.progress, show
     error = None
     try:
