@@ -1,8 +1,10 @@
 """uae-plugin: unsupervised adversarial examples (UAEs) as a plug-in data augmentation.
 
-A UAE ``x'`` carries little information about ``x`` (per-sample MINE
-estimate) while the model handles it no worse than ``x``; it is found by a
-MinMax algorithm with no labels (Hsu et al., AAAI 2022).
+A UAE ``x'`` carries little information about ``x`` (a per-sample mutual
+information estimate: the exact Gaussian form by default, MINE as in the
+paper) while the model handles it no worse than ``x``; it is found by a
+MinMax algorithm with no labels (Hsu et al., AAAI 2022). ``run_trial``
+measures whether UAEs help a given model, with controls.
 """
 
 from . import _moved
@@ -13,6 +15,7 @@ from .measure import mutual_information
 from .minmax import MinMaxAttack
 from .result import AttackResult
 from .settings import DEFAULT, PRESETS, REFERENCE, MinMaxSettings
+from .trial import TrialReport, run_trial
 
 __version__ = "0.1.0"
 
@@ -31,10 +34,12 @@ __all__ = [
     "PRESETS",
     "REFERENCE",
     "Reconstruction",
+    "TrialReport",
     "UnsupervisedPGD",
     "__version__",
     "generate_dataset",
     "load_generated",
     "matched_gaussian_noise",
     "mutual_information",
+    "run_trial",
 ]

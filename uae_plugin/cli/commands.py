@@ -11,7 +11,6 @@ import torch
 
 from ..criteria import Contrastive, Reconstruction
 from ..distributed import Ranks, process_group, wants_distributed
-from ..experiments.data import mnist_split
 from ..generation import generate_dataset, load_generated
 from ..minmax import MinMaxAttack
 from ..validation import check_count, check_images
@@ -76,9 +75,8 @@ def generate(args: argparse.Namespace) -> None:
 
 
 def demo(args: argparse.Namespace) -> None:
-    """``uae demo``: the data-reconstruction experiment on the embedded digits, with a report folder."""
-    from ..experiments.experiment import DEFAULT, QUICK, run_experiment
-    from ..experiments.report import format_table
+    """``uae demo``: the trial on the bundled digits and reference autoencoders, with a report folder."""
+    from ..experiments.demo import DEFAULT, QUICK, format_reports, run_demo
 
     out = _writable_folder(args.out)
     config = QUICK if args.quick else DEFAULT
@@ -86,48 +84,13 @@ def demo(args: argparse.Namespace) -> None:
         "a smoke run at tiny sizes (about 10 s): the numbers below mean nothing"
         if args.quick
         else (
-            f"{len(config.models)} autoencoders x {len(config.seeds)} seeds on {config.n_train} training digits "
-            "(about 3-4 minutes on 2 CPU cores)"
+            f"a trial of {len(config.models)} autoencoders x {len(config.seeds)} seeds on {config.n_train} training "
+            "digits (about 4 minutes on 2 CPU cores)"
         )
     )
     print(f"uae demo: {size}; report in {out}", flush=True)
-    metrics = run_experiment(config, out_dir=out, progress=not args.no_progress)
+    reports = run_demo(config, out_dir=out, progress=not args.no_progress)
     if args.quick:
         print("smoke run (--quick): barely trained models; run without --quick for the real comparison")
-    print(format_table(metrics))
-    print(f"\nreport: {out / 'metrics.json'}, {out / 'uae_grid.png'}, {out / 'test_error.png'}")
-
-
-def evaluate(args: argparse.Namespace) -> None:
-    """``uae evaluate``: pre-train an autoencoder on the built-in training split, then continue training it
-    for the same number of steps on train alone and on train plus the generated UAEs (input x', target the
-    clean x of its index); print and optionally save both test errors."""
-    import json
-
-    from ..experiments.experiment import DEFAULT, build_model, continue_training, train_steps
-    from ..experiments.models import reconstruction_error
-
-    uaes = load_generated(args.uaes)
-    data = mnist_split()
-    x_train, index = data["x_train"], uaes["index"]
-    if uaes["adv"].shape[1:] != x_train.shape[1:] or int(index.max()) >= x_train.shape[0]:
-        raise ValueError(f"{args.uaes} was not generated from 'uae generate --data mnist --split train'")
-    cfg = DEFAULT
-    base = build_model(args.model_kind, cfg, args.seed)
-    show = not args.no_progress
-    train_steps(
-        base, x_train, x_train, cfg.pretrain_steps, cfg.batch_size, cfg.lr, args.seed, "pre-train" if show else None
-    )
-    result: dict[str, float | int | str] = {"model": args.model_kind, "uaes": int(index.numel())}
-    inputs = torch.cat([x_train, uaes["adv"]])
-    targets = torch.cat([x_train, x_train[index]])
-    for name, (xs, ys) in {"none": (x_train, x_train), "uae": (inputs, targets)}.items():
-        model, _ = continue_training(base, xs, ys, cfg, args.seed + 1, f"retrain on {name}" if show else None)
-        result[f"test_mse_{name}"] = reconstruction_error(model, data["x_test"])
-    result["change_vs_none_pct"] = 100 * (result["test_mse_uae"] / result["test_mse_none"] - 1)
-    for key, value in result.items():
-        print(f"{key}: {value:.5f}" if isinstance(value, float) else f"{key}: {value}")
-    if args.out is not None:
-        out = _writable_folder(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    print(format_reports(reports))
+    print(f"\nreport: {out / 'report.md'}, {out / 'metrics.json'}, and per model {out}/<model>/ (pictures, UAEs)")

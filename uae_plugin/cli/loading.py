@@ -175,3 +175,26 @@ def _shape_mismatch(err: RuntimeError) -> str:
     """The lines of a load_state_dict error that name a key (size mismatches), at most three, joined."""
     lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
     return "; ".join(lines[:3]) or str(err).splitlines()[0]
+
+
+def load_labels(source: str, split: str = "train") -> torch.Tensor:
+    """Class labels ``y: [N]`` int64 beside the data of ``source``: the built-in digits' labels, or the array
+    ``y`` of a ``.pt`` dict or ``.npz`` file (read as :func:`load_data` reads ``x``)."""
+    if source == "mnist":
+        return mnist_split()[f"y_{split}"]
+    path = Path(source)
+    y = None
+    if path.suffix == ".pt" and path.is_file():
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        y = obj.get("y") if isinstance(obj, dict) else None
+    elif path.suffix == ".npz" and path.is_file():
+        with np.load(path, allow_pickle=False) as npz:
+            y = torch.from_numpy(npz["y"]) if "y" in npz.files else None
+    if y is None:
+        raise ValueError(
+            f"{source} holds no labels: a contrastive trial scores by kNN error, which needs class labels; "
+            "save them beside the data (torch.save({'x': x, 'y': y}, path) or numpy.savez(path, x=x, y=y))"
+        )
+    if not torch.is_tensor(y) or y.dtype.is_floating_point or y.dim() != 1:
+        raise ValueError(f"labels 'y' in {source} must be integers [N], got {getattr(y, 'dtype', type(y))}")
+    return y.long()

@@ -12,25 +12,9 @@ from torch import nn
 
 from .._extras import require
 from ..model_guard import borrowed
+from ..trial.knn import encode, knn_accuracy
 
-
-@torch.no_grad()
-def encode(encoder: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """``f(x): [N, D]`` with the encoder borrowed in eval mode (:func:`borrowed`), float32, on ``x``'s device."""
-    with borrowed(encoder):
-        return torch.cat([encoder(b).flatten(1).float() for b in x.split(batch_size)])
-
-
-def knn_accuracy(
-    train_features: torch.Tensor, y_train: torch.Tensor, test_features: torch.Tensor, y_test: torch.Tensor, k: int = 10
-) -> float:
-    """Cosine kNN: each test row votes ``argmax_c #{j in top-k cos(f_test, f_train_j) : y_j = c}``; accuracy."""
-    if not 1 <= k <= train_features.shape[0]:
-        raise ValueError(f"k must be in [1, {train_features.shape[0]}] (training rows), got {k}")
-    bank, queries = F.normalize(train_features, dim=1), F.normalize(test_features, dim=1)
-    nearest = (queries @ bank.T).topk(k, dim=1).indices
-    votes = F.one_hot(y_train[nearest], int(y_train.max()) + 1).sum(dim=1)
-    return float((votes.argmax(dim=1) == y_test).float().mean())
+__all__ = ["LinearProbe", "encode", "knn_accuracy", "probe_accuracy", "robust_probe_accuracy"]
 
 
 class LinearProbe(nn.Module):

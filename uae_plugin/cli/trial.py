@@ -1,0 +1,179 @@
+"""``uae trial``: the controlled augmentation trial (:func:`uae_plugin.run_trial`) for a model file and data files.
+
+The model and data are read as ``uae generate`` reads them. Without ``--test-data``, ``--data mnist`` is scored
+on the built-in test split, and any other data holds out ``--test-fraction`` of its rows (a permutation seeded
+with 0) as the test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ..trial import run_trial
+from .loading import load_data, load_labels, load_model
+
+QUICK = {"seeds": 2, "fit_steps": 10, "attack_steps": 5, "rows": 64}  # --quick: a smoke size
+
+
+def split_rows(n: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train, test)`` row positions: ``round(fraction n)`` rows (at least 1) held out by a permutation seeded
+    with 0; both keep their original order."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"--test-fraction must be in (0, 1), got {fraction}")
+    n_test = max(1, round(fraction * n))
+    if n_test >= n:
+        raise ValueError(f"--data has {n} rows: too few to hold out a test set; pass --test-data")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    return order[n_test:].sort().values, order[:n_test].sort().values
+
+
+def _data(args: argparse.Namespace) -> dict:
+    """``{"x_train", "x_test", "y_train", "y_test", "how"}``; labels are read only for a contrastive trial."""
+    labels = args.task == "contrastive"
+    x = load_data(args.data, "train")
+    y = load_labels(args.data, "train") if labels else None
+    if args.test_data is not None:
+        x_test = load_data(args.test_data, "train")
+        y_test = load_labels(args.test_data, "train") if labels else None
+        how = f"test set {args.test_data} ({x_test.shape[0]} rows)"
+    elif args.data == "mnist":
+        x_test, y_test = load_data("mnist", "test"), load_labels("mnist", "test") if labels else None
+        how = f"the built-in MNIST test split ({x_test.shape[0]} digits)"
+    else:
+        train, test = split_rows(x.shape[0], args.test_fraction)
+        x, x_test = x[train], x[test]
+        y, y_test = (None, None) if y is None else (y[train], y[test])
+        how = f"{test.numel()} rows ({args.test_fraction:.0%}) of --data held out as the test set (seed 0)"
+    if args.quick:
+        x, x_test = x[: QUICK["rows"] * 2], x_test[: QUICK["rows"]]
+        y, y_test = (None, None) if y is None else (y[: QUICK["rows"] * 2], y_test[: QUICK["rows"]])
+    return {"x_train": x, "x_test": x_test, "y_train": y, "y_test": y_test, "how": how}
+
+
+def trial(args: argparse.Namespace) -> None:
+    """``uae trial``: run the trial, print the table and the verdict, write the report to ``--out``."""
+    out = Path(args.out)
+    model = load_model(args.model, args.model_class)
+    data = _data(args)
+    options = {
+        k: v
+        for k, v in {
+            "steps": QUICK["attack_steps"] if args.quick else args.steps,
+            "mine_steps": args.mine_steps,
+            "similarity": args.similarity,
+            "estimator": args.estimator,
+            "mi_weight": args.mi_weight,
+            "preset": args.preset,
+        }.items()
+        if v is not None
+    }
+    seeds = args.seeds[: QUICK["seeds"]] if args.quick else args.seeds
+    eps = args.eps[:1] if args.quick else args.eps
+    print(
+        f"uae trial: {model.original_name if isinstance(model, torch.jit.ScriptModule) else type(model).__name__} "
+        f"on {data['x_train'].shape[0]} training rows; {data['how']}; seeds {seeds}; eps {eps}"
+        + ("; a smoke run (--quick): its numbers mean nothing" if args.quick else ""),
+        flush=True,
+    )
+    report = run_trial(
+        model,
+        data["x_train"],
+        data["x_test"],
+        task=args.task,
+        arms=args.arms,
+        eps=eps,
+        seeds=seeds,
+        out=out,
+        progress=not args.no_progress,
+        steps=QUICK["fit_steps"] if args.quick else args.fit_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        n_augment=args.augment,
+        attack_options=options,
+        attack_seed=args.attack_seed,
+        y_train=data["y_train"],
+        y_test=data["y_test"],
+    )
+    print(report.table())
+    written = [
+        p.name
+        for p in (out / n for n in ("report.json", "report.md", "change_vs_none.png", "examples.png"))
+        if p.exists()
+    ]
+    print(f"\nreport in {out}: {', '.join(written)}; rerun the same command to resume or extend it")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ..trial import ARMS, DEFAULT_EPS
+
+    p = sub.add_parser(
+        "trial",
+        help="does UAE augmentation help my model? a controlled trial with noise, no-MI and PGD controls",
+        description="Fine-tune copies of a trained model on train alone (none), train plus clean copies (copy), "
+        "and train plus each augmentation (matched noise, the no-MI ablation, PGD, UAEs at each --eps), for the "
+        "same number of steps and over several seeds; score each on a test set; report each arm's paired change "
+        "against none with a 95%% t-interval and a verdict (helps, harms, no measurable change). Writes "
+        "report.json, report.md and change_vs_none.png to --out, and resumes from it.",
+    )
+    p.add_argument(
+        "--model", required=True, help="the trained model: TorchScript file, or a state dict with --model-class"
+    )
+    p.add_argument(
+        "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
+    )
+    p.add_argument(
+        "--task",
+        choices=("reconstruction", "contrastive"),
+        default="reconstruction",
+        help="autoencoder (test MSE) or encoder (kNN error; needs labels in the data)",
+    )
+    p.add_argument(
+        "--data", default="mnist", help="training data: 'mnist' (built in), a .pt/.npz file or an image folder"
+    )
+    p.add_argument("--test-data", default=None, help="test data (default: hold out --test-fraction of --data)")
+    p.add_argument(
+        "--test-fraction", type=float, default=0.2, help="share of --data held out without --test-data (0.2)"
+    )
+    p.add_argument("--out", required=True, help="report folder (created; reused to resume)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning seeds, at least 2 (0 1 2)")
+    p.add_argument(
+        "--eps",
+        type=float,
+        nargs="+",
+        default=list(DEFAULT_EPS),
+        help=f"L-inf budgets, one UAE arm and its controls each ({' '.join(map(str, DEFAULT_EPS))})",
+    )
+    p.add_argument(
+        "--arms",
+        nargs="+",
+        default=list(ARMS),
+        metavar="ARM",
+        help=f"arms to run, from {', '.join(ARMS)} (all; none always runs)",
+    )
+    p.add_argument(
+        "--fit-steps",
+        type=int,
+        default=None,
+        help="fine-tuning Adam steps of every arm (default: two passes over the training rows, >= 100)",
+    )
+    p.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size (64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning Adam learning rate (1e-3)")
+    p.add_argument("--augment", type=int, default=None, help="augment only this many training rows (default all)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run (2 seeds, one eps, 10 fine-tuning steps, 128 rows): checks the set-up",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("attack (the UAE arms; no-MI and PGD take the same steps)")
+    g.add_argument("--steps", type=int, default=None, help="MinMax iterations T (default: the preset's)")
+    g.add_argument("--mine-steps", type=int, default=None, help="inner MINE steps K (default: the preset's)")
+    g.add_argument("--similarity", choices=("projection", "conv"), default=None, help="pair source of the MI")
+    g.add_argument("--estimator", choices=("auto", "gaussian", "mine"), default=None, help="MI estimator")
+    g.add_argument("--mi-weight", type=float, default=None, help="weight of the MI term of the uae arms (default 1)")
+    g.add_argument("--preset", choices=("default", "reference"), default=None, help="attack settings")
+    g.add_argument("--attack-seed", type=int, default=0, help="seed of the attacks and the noise (0)")
+    p.set_defaults(func=trial)
