@@ -1,6 +1,5 @@
 """The ``uae`` command line, run as a user would (subprocess of the installed console script's module)."""
 
-import json
 import os
 import pickle
 import subprocess
@@ -34,7 +33,7 @@ def state_dict_file(conv_ae, tmp_path_factory):
 def test_help_explains_every_command():
     out = uae("--help")
     assert out.returncode == 0
-    for command in ("demo", "generate", "evaluate"):
+    for command in ("trial", "generate", "demo"):
         assert command in out.stdout
         assert uae(command, "--help").returncode == 0
 
@@ -132,20 +131,16 @@ def test_an_output_folder_below_a_file_is_refused_before_any_work(state_dict_fil
     assert (tmp_path / "file").read_text() == "user data"
 
 
-def test_demo_quick_writes_the_report_and_prints_the_table(tmp_path):
+def test_demo_quick_writes_a_trial_per_model_and_prints_the_tables(tmp_path):
     out = uae("demo", "--quick", "--out", tmp_path / "report", "--no-progress")
     assert out.returncode == 0, out.stderr
-    assert "| conv | uae |" in out.stdout
-    for name in ("metrics.json", "uae_grid.png", "test_error.png"):
+    assert "## conv autoencoder" in out.stdout and "| uae@0.3 |" in out.stdout
+    for name in ("metrics.json", "report.md", "dense/report.json", "dense/change_vs_none.png", "sparse/examples.png"):
         assert (tmp_path / "report" / name).stat().st_size > 0
 
 
-def test_evaluate_compares_retraining_with_and_without_generated_uaes(state_dict_file, tmp_path):
-    made = generate_conv(state_dict_file, tmp_path / "u", "--limit", 16, "--steps", 3, "--mine-steps", 1)
-    assert made.returncode == 0, made.stderr
-    out = uae("evaluate", "--uaes", tmp_path / "u", "--model-kind", "dense", "--out", tmp_path / "m")
-    assert out.returncode == 0, out.stderr
-    metrics = json.loads((tmp_path / "m" / "metrics.json").read_text())
-    assert metrics["uaes"] == 16
-    assert "pre-train" in out.stderr and "retrain on uae" in out.stderr and "step/s" in out.stderr  # progress
-    assert 0 < metrics["test_mse_none"] < 0.1 and 0 < metrics["test_mse_uae"] < 0.1
+def test_uae_evaluate_points_to_uae_trial():
+    out = uae("evaluate", "--uaes", "u")
+    assert out.returncode == 2
+    pointer = "'uae evaluate' was folded into 'uae trial': uae trial --model MODEL --data DATA --out DIR"
+    assert out.stderr.strip() == f"uae: {pointer}"

@@ -48,5 +48,5 @@ def test_the_readme_demo_command_runs_at_quick_size(tmp_path):
     done = subprocess.run([sys.executable, "-m", "uae_plugin.cli", *args, "--quick"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "smoke run" in done.stdout and (tmp_path / "uae-demo" / "test_error.png").exists()
-    assert "uae demo (model x seed)" in done.stderr and "3/3" in done.stderr  # the progress bar, to its end
+    assert "smoke run" in done.stdout and (tmp_path / "uae-demo" / "dense" / "change_vs_none.png").exists()
+    assert "uae trial (arm x seed)" in done.stderr and "12/12" in done.stderr  # the progress bar, to its end

@@ -12,6 +12,8 @@ by 1/255; float data must already lie in [0, 1].
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -35,6 +37,8 @@ def _model_class(spec: str) -> type[nn.Module]:
         raise ValueError(
             f"model class must be one of {sorted(BUILTIN_MODELS)} or 'package.module:ClassName', got {spec!r}"
         )
+    if os.getcwd() not in sys.path:  # as `python -m` does: a module in the current folder imports
+        sys.path.insert(0, os.getcwd())
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as err:

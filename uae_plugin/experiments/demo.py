@@ -50,7 +50,7 @@ class DemoConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     eps: tuple[float, ...] = (0.1, 0.3)
     arms: tuple[str, ...] = DEFAULT_ARMS
-    fit_steps: int = 600
+    fit_steps: int = 300
     attack_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,110 @@
+"""``uae trial`` as a new user runs it: their own model class in their own module, their own data file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from uae_plugin.experiments.data import animal_mnist_split
+
+USER_MODULE = """
+import torch
+from torch import nn
+
+
+class SilhouetteAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU())
+        self.dec = nn.Sequential(nn.ConvTranspose2d(8, 1, 4, stride=2, padding=1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.dec(self.enc(x))
+"""
+
+
+def uae(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "uae_plugin.cli", *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A user's folder: ``models.py`` with their class, ``ae.pt`` (its trained state dict), ``animals.npz``
+    (8-bit Animal-MNIST silhouettes with labels)."""
+    folder = tmp_path_factory.mktemp("project")
+    (folder / "models.py").write_text(USER_MODULE)
+    sys.path.insert(0, str(folder))
+    try:
+        from models import SilhouetteAE  # noqa: PLC0415
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("models", None)
+    data = animal_mnist_split(n_train=200, n_test=10, seed=0)
+    torch.manual_seed(0)
+    model = SilhouetteAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        loss = torch.nn.functional.mse_loss(model(data["x_train"]), data["x_train"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.save(model.state_dict(), folder / "ae.pt")
+    x8 = (data["x_train"] * 255).round().to(torch.uint8).numpy()
+    np.savez(folder / "animals.npz", x=x8, y=data["y_train"].numpy())
+    np.savez(folder / "unlabelled.npz", x=x8)
+    return folder
+
+
+QUICK = ("--model", "ae.pt", "--model-class", "models:SilhouetteAE", "--data", "animals.npz", "--quick")
+
+
+def test_a_quick_trial_on_the_users_module_and_data_writes_the_report(project):
+    done = uae("trial", *QUICK, "--out", "trial", "--no-progress", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert "uae trial: SilhouetteAE on 128 training rows; 40 rows (20%) of --data held out" in done.stdout
+    assert "| uae@0.1 |" in done.stdout and "| copy |" in done.stdout
+    report = json.loads((project / "trial" / "report.json").read_text())
+    assert set(report["scores"]) == {"none", "copy", "noise@0.1", "nomi@0.1", "pgd@0.1", "uae@0.1"}
+    assert report["recommendation"] in done.stdout
+    for name in ("report.md", "change_vs_none.png", "examples.png"):
+        assert (project / "trial" / name).stat().st_size > 0
+
+
+def test_a_rerun_resumes_and_shows_the_progress_bar_to_its_end(project):
+    first = uae("trial", *QUICK, "--arms", "uae", "--out", "resumed", cwd=project)
+    assert first.returncode == 0, first.stderr
+    assert "uae trial (arm x seed)" in first.stderr and "4/4" in first.stderr
+    again = uae("trial", *QUICK, "--arms", "uae", "--out", "resumed", cwd=project)
+    assert again.returncode == 0 and "uae trial (arm x seed)" not in again.stderr  # nothing left to fine-tune
+    assert json.loads((project / "resumed" / "report.json").read_text())["scores"]["uae@0.1"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--seeds", "0"), "seeds must hold at least 2 distinct seeds"),
+        (("--arms", "mixup"), "unknown arm 'mixup'"),
+        (("--eps", "0"), "eps must be a finite number > 0"),
+        (("--test-fraction", "1.5"), "--test-fraction must be in (0, 1)"),
+        (("--task", "contrastive", "--data", "unlabelled.npz"), "unlabelled.npz holds no labels"),
+    ],
+)
+def test_bad_input_ends_in_one_line_before_any_training(project, extra, message):
+    done = uae("trial", *QUICK, *extra, "--out", "bad", "--no-progress", cwd=project)
+    assert done.returncode == 2
+    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (project / "bad" / "scores.json").exists()
+
+
+def test_a_test_set_the_model_cannot_take_is_named(project):
+    np.savez(project / "colour.npz", x=np.zeros((8, 3, 28, 28), dtype=np.uint8))  # a grey model, colour images
+    done = uae("trial", *QUICK, "--test-data", "colour.npz", "--out", "colour", cwd=project)
+    assert done.returncode == 2
+    assert "x_test: the model (SilhouetteAE) cannot run on input of shape (2, 3, 28, 28)" in done.stderr
