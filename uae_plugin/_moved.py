@@ -21,10 +21,8 @@ MOVED = {
         for name in (
             "concrete_autoencoder",
             "data",
-            "experiment",
             "ground_truth",
             "models",
-            "report",
             "ssl_evaluation",
             "tabular_data",
         )

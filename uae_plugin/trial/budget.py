@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model_guard import borrowed
-from .rows import Data, batches, count, take
+from .rows import Data, batches, count, on_device_of, take
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_LR = 1e-3  # Adam's default
@@ -71,13 +71,12 @@ class AdamFit:
         )
 
     def __call__(self, model: nn.Module, data: Data, *, steps: int, seed: int) -> nn.Module:
-        device = next(model.parameters()).device
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model.train()
             for idx in batch_order(count(data), self.batch_size, steps, seed):
-                loss = self.loss(model, take(data, idx).to(device))
+                loss = self.loss(model, on_device_of(model, take(data, idx)))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -93,11 +92,10 @@ def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def reconstruction_error(model: nn.Module, x_test: Data) -> float:
     """The default score: the mean squared error per element, ``Σ (x - g(x))^2 / numel``, over ``x_test``, with
     the model in eval mode (restored after)."""
-    device = next(model.parameters()).device
     total, elements = 0.0, 0
     with borrowed(model):
         for x in batches(x_test, SCORE_BATCH):
-            x = x.to(device)
+            x = on_device_of(model, x)
             total += float(F.mse_loss(model(x).float(), x.float(), reduction="sum"))
             elements += x.numel()
     return total / elements

@@ -7,16 +7,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..model_guard import borrowed
-from .rows import Data, batches
+from .rows import Data, batches, on_device_of
 
 
 @torch.no_grad()
 def encode(encoder: nn.Module, x: Data, batch_size: int = 256) -> torch.Tensor:
-    """``f(x): [N, D]`` with the encoder borrowed in eval mode, float32, on the encoder's device.
+    """``f(x): [N, D]`` with the encoder borrowed in eval mode, float32, on the encoder's device (if it has one).
     ``x``: a tensor ``[N, C, H, W]`` or a map-style Dataset of rows (or ``(x, ...)`` tuples)."""
-    device = next(encoder.parameters()).device
     with borrowed(encoder):
-        return torch.cat([encoder(b.to(device)).flatten(1).float() for b in batches(x, batch_size)])
+        return torch.cat([encoder(on_device_of(encoder, b)).flatten(1).float() for b in batches(x, batch_size)])
 
 
 def knn_accuracy(

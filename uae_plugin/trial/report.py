@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from .._extras import require
-from .verdict import CONFIDENCE, HARMS, HELPS, Paired
+from .verdict import CONFIDENCE, HARMS, HELPS, Paired, paired
 
 CONTROL_WORDS = {HELPS: "UAE better", HARMS: "UAE worse"}
 VERDICT_COLOURS = {HELPS: "tab:green", HARMS: "tab:red"}
@@ -49,6 +49,29 @@ class TrialReport:
     config: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     examples: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def compare(
+        cls,
+        scores: dict[str, list[float]],
+        seeds: list[int],
+        baseline: float,
+        stats: dict[str, dict[str, Any]],
+        config: dict[str, Any],
+        timings: dict[str, float] | None = None,
+        examples: dict[str, torch.Tensor] | None = None,
+    ) -> TrialReport:
+        """The report of ``scores`` (``"none"`` among them): every arm paired with none, every ``uae@ε`` with
+        ``noise@ε`` and ``nomi@ε`` where they ran (in % of none's mean score)."""
+        none = scores["none"]
+        scale = sum(none) / len(none)
+        versus = {arm: paired(values, none) for arm, values in scores.items() if arm != "none"}
+        controls = {}
+        for arm in (a for a in scores if a.startswith("uae@")):
+            eps = arm.partition("@")[2]
+            kept = [f"{kind}@{eps}" for kind in ("noise", "nomi") if f"{kind}@{eps}" in scores]
+            controls[arm] = {c: paired(scores[arm], scores[c], scale=scale) for c in kept}
+        return cls(scores, seeds, baseline, versus, controls, stats, config, timings or {}, examples or {})
 
     @property
     def verdict(self) -> dict[str, str]:

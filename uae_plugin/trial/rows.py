@@ -29,6 +29,13 @@ class TensorRows(Dataset):
         return self.x[i]
 
 
+def on_device_of(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the device of ``model``'s first parameter or buffer (unchanged for a model that has none)."""
+    held = next(model.parameters(), None)
+    held = next(model.buffers(), None) if held is None else held
+    return x if held is None else x.to(held.device)
+
+
 def _first(item: Any) -> Any:
     return item[0] if isinstance(item, (tuple, list)) and item else item
 

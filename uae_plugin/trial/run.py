@@ -13,7 +13,6 @@ arms × seeds fine-tunes and their scores, plus one score of the given model; no
 from __future__ import annotations
 
 import copy
-import math
 import os
 import time
 import warnings
@@ -25,59 +24,26 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..criteria import Contrastive, Criterion, Reconstruction
+from ..criteria import Contrastive, Reconstruction
 from ..generation import tensor_digest
 from ..minmax import MinMaxAttack
-from ..model_guard import borrowed
-from .arms import DEFAULT_ARMS, DEFAULT_EPS, PER_EPS, Arm, plan_arms
+from .arms import DEFAULT_ARMS, DEFAULT_EPS, Arm, plan_arms
 from .augment import augmentations, augmented_rows
 from .budget import DEFAULT_BATCH_SIZE, DEFAULT_LR, AdamFit, default_steps, reconstruction_error
+from .checks import (
+    check_labels,
+    check_model_takes,
+    check_seeds,
+    checked_score,
+    describe_callable,
+    digest_rows,
+)
 from .report import TrialReport, examples_of
-from .rows import Data, batches, check_data, count, join, take
+from .rows import Data, check_data, count, join, on_device_of, take
 from .store import TrialFolder
-from .verdict import paired
 
 TASKS = ("reconstruction", "contrastive")
 RESERVED_OPTIONS = ("eps", "seed")  # set by the trial per arm
-
-
-def _name(f: Any) -> str:
-    """A fit or score by what it is: a function by its qualified name, an object by its repr."""
-    if hasattr(f, "__qualname__") and not isinstance(f, type) and callable(f) and not hasattr(f, "__self__"):
-        return f"{getattr(f, '__module__', '?')}.{f.__qualname__}"
-    return repr(f)
-
-
-def _check_seeds(seeds: Any) -> list[int]:
-    if isinstance(seeds, int) or not isinstance(seeds, Sequence) or isinstance(seeds, str):
-        raise ValueError(f"seeds must be a sequence of at least 2 ints, got {seeds!r}")
-    if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-        raise ValueError(f"seeds must be ints, got {list(seeds)!r}")
-    if len(set(seeds)) < 2:
-        raise ValueError(
-            f"seeds must hold at least 2 distinct seeds: a verdict compares per-seed differences, got {list(seeds)}"
-        )
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must not repeat a seed, got {list(seeds)}")
-    return list(seeds)
-
-
-def _check_model_takes(criterion: Criterion, data: Data, name: str) -> None:
-    """The model runs on two rows of ``data`` (one for a single row), else a ValueError naming ``name``."""
-    probe = take(data, torch.arange(min(2, count(data))))
-    device = next(criterion.model.parameters(), torch.empty(0)).device
-    try:
-        criterion.check_input(probe)
-        with borrowed(criterion.model), torch.no_grad():
-            criterion.prepare(probe.to(device), None, 0)
-    except (ValueError, TypeError) as err:
-        raise type(err)(f"{name}: {err}") from err
-
-
-def _labels(y: Any, n: int, name: str) -> torch.Tensor:
-    if not torch.is_tensor(y) or y.dtype.is_floating_point or y.dtype == torch.bool or tuple(y.shape) != (n,):
-        raise ValueError(f"{name} must be an integer tensor of class labels [{n}], got {getattr(y, 'shape', y)!r}")
-    return y
 
 
 def _defaults(task: str, fit: Any, score: Any, x_train: Data, y_train: Any, y_test: Any, n_test: int, lr, batch):
@@ -92,20 +58,10 @@ def _defaults(task: str, fit: Any, score: Any, x_train: Data, y_train: Any, y_te
                 "task='contrastive' scores by kNN error, which needs labels: pass y_train and y_test, "
                 "or a score(model, x_test) -> float (lower is better)"
             )
-        score = KNNError(x_train, _labels(y_train, count(x_train), "y_train"), _labels(y_test, n_test, "y_test"))
+        score = KNNError(
+            x_train, check_labels(y_train, count(x_train), "y_train"), check_labels(y_test, n_test, "y_test")
+        )
     return fit or AdamFit(lr=lr, batch_size=batch, loss=SimCLRLoss()), score
-
-
-def _digest(data: Data) -> str:
-    return tensor_digest([data] if torch.is_tensor(data) else batches(data, 1024))
-
-
-def _checked_score(value: Any) -> float:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"score must return a finite number (lower is better), got {value!r}")
-    return float(value)
 
 
 def run_trial(
@@ -166,7 +122,7 @@ def run_trial(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    seeds = _check_seeds(seeds)
+    seeds = check_seeds(seeds)
     plan = plan_arms(arms, eps)
     check_data(x_train, "x_train")
     check_data(x_test, "x_test")
@@ -185,8 +141,8 @@ def run_trial(
         raise ValueError(f"n_augment must be None or an int >= 1, got {n_augment!r}")
     fit, score = _defaults(task, fit, score, x_train, y_train, y_test, count(x_test), lr, batch_size)
     criterion = Contrastive(model) if task == "contrastive" else Reconstruction(model)
-    _check_model_takes(criterion, x_train, "x_train")
-    _check_model_takes(criterion, x_test, "x_test")
+    check_model_takes(criterion, x_train, "x_train")
+    check_model_takes(criterion, x_test, "x_test")
     for e in {a.eps for a in plan if a.eps is not None}:
         MinMaxAttack(criterion, **{**options, "eps": e, "seed": attack_seed})  # refuses bad options before any work
 
@@ -197,27 +153,26 @@ def run_trial(
         "n_test": count(x_test),
         "n_augment": n_augment,
         "steps": steps,
-        "fit": _name(fit),
-        "score": _name(score),
+        "fit": describe_callable(fit),
+        "score": describe_callable(score),
         "attack_options": options,
         "attack_seed": attack_seed,
     }
     identity = {
         **config,
         "model_sha256": tensor_digest(model.state_dict().values()),
-        "x_train_sha256": _digest(x_train),
-        "x_test_sha256": _digest(x_test),
+        "x_train_sha256": digest_rows(x_train),
+        "x_test_sha256": digest_rows(x_test),
     }
     store = TrialFolder(None if out is None else Path(out), identity)
     timings = {"generate_s": 0.0, "fit_s": 0.0, "score_s": 0.0}
 
     if store.baseline is None:
-        store.baseline = _checked_score(score(copy.deepcopy(model), x_test))
+        store.baseline = checked_score(score(copy.deepcopy(model), x_test))
         store.save()
 
     rows = augmented_rows(n_train, n_augment)
     todo = [(arm, s) for arm in plan for s in seeds if not store.done(arm.key, s)]
-    device = next(model.parameters(), torch.empty(0)).device
     src: torch.Tensor | None = None
     made: dict[float, dict[str, torch.Tensor]] = {}
     examples: dict[str, torch.Tensor] = {}
@@ -236,7 +191,8 @@ def run_trial(
             if progress:
                 bar.write(f"uae trial: {', '.join(sorted(kinds | {'uae'}))} at eps {arm.eps:g} for {src.shape[0]} rows")
             folder = store.uae_folder(arm.eps)
-            aug, stats = augmentations(criterion, src.to(device), arm.eps, kinds, options, attack_seed, folder)
+            rows_here = on_device_of(model, src)
+            aug, stats = augmentations(criterion, rows_here, arm.eps, kinds, options, attack_seed, folder)
             made[arm.eps] = {k: v.cpu() for k, v in aug.items()}
             store.stats[f"{arm.eps:g}"] = stats
             store.save()
@@ -253,7 +209,7 @@ def run_trial(
         if not isinstance(trained, nn.Module):
             raise TypeError(f"fit must return the trained model (an nn.Module), got {type(trained).__name__}")
         t1 = time.perf_counter()
-        store.record(arm.key, seed, _checked_score(score(trained, x_test)))
+        store.record(arm.key, seed, checked_score(score(trained, x_test)))
         timings["fit_s"] += t1 - t0
         timings["score_s"] += time.perf_counter() - t1
         bar.update(1)
@@ -265,34 +221,13 @@ def run_trial(
             )
     bar.close()
     timings["total_s"] = time.perf_counter() - start
-    report = _report(
-        store,
-        plan,
-        seeds,
-        {**config, "eps": sorted({a.eps for a in plan if a.eps}), "seeds": seeds, "arms": [a.key for a in plan]},
-        timings,
-        examples,
-    )
+    config.update(eps=sorted({a.eps for a in plan if a.eps}), seeds=seeds, arms=[a.key for a in plan])
+    scores = {a.key: [store.scores[a.key][str(s)] for s in seeds] for a in plan}
+    stats = {f"{e:g}": store.stats[f"{e:g}"] for e in config["eps"]}
+    report = TrialReport.compare(scores, seeds, float(store.baseline), stats, config, timings, examples)
     if out is not None:
         write_report(report, Path(out))
     return report
-
-
-def _report(store: TrialFolder, plan: list[Arm], seeds: list[int], config, timings, examples) -> TrialReport:
-    scores = {a.key: [store.scores[a.key][str(s)] for s in seeds] for a in plan}
-    none = scores["none"]
-    scale = sum(none) / len(none)
-    versus = {arm: paired(values, none) for arm, values in scores.items() if arm != "none"}
-    controls = {}
-    for arm in (a for a in plan if a.kind == "uae"):
-        pairs = {f"{kind}@{arm.eps:g}": None for kind in PER_EPS if kind in ("noise", "nomi")}
-        controls[arm.key] = {c: paired(scores[arm.key], scores[c], scale=scale) for c in pairs if c in scores}
-    stats = {
-        eps: store.stats[eps]
-        for eps in sorted(store.stats, key=float)
-        if any(a.eps is not None and f"{a.eps:g}" == eps for a in plan)
-    }
-    return TrialReport(scores, seeds, float(store.baseline), versus, controls, stats, config, timings, examples)
 
 
 def write_report(report: TrialReport, out: Path) -> None:
