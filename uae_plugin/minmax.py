@@ -56,7 +56,7 @@ class MinMaxAttack:
             augmentation in a 4,000-digit protocol; "reference": the paper's 1.0, where only the [0, 1]
             box binds and retrained autoencoders got worse). No setting helped a model that does not
             overfit (a conv autoencoder on 300 digits got worse with every augmentation, UAEs at eps
-            0.1 included: docs/results.md); measure on your model before adopting UAEs.
+            0.1 included: docs/results.md); measure on your model with run_trial before adopting UAEs.
         steps: outer iterations T (default from the preset).
         mine_steps: inner MINE steps K (default from the preset).
         similarity: "projection", "conv", an ``nn.Conv2d`` of the model, or a
