@@ -8,7 +8,7 @@ MinMax algorithm with no labels (Hsu et al., AAAI 2022).
 from . import _moved
 from .baselines import BinarySearchPenalty, UnsupervisedPGD, matched_gaussian_noise
 from .criteria import Classification, Contrastive, Criterion, Evaluation, Reconstruction
-from .generation import generate_dataset, load_generated
+from .generation import UAEDataset, generate_dataset, load_generated
 from .measure import mutual_information
 from .minmax import MinMaxAttack
 from .result import AttackResult
@@ -31,6 +31,7 @@ __all__ = [
     "PRESETS",
     "REFERENCE",
     "Reconstruction",
+    "UAEDataset",
     "UnsupervisedPGD",
     "__version__",
     "generate_dataset",
