@@ -25,6 +25,15 @@ class SilhouetteAE(nn.Module):
 
     def forward(self, x):
         return self.dec(self.enc(x))
+
+
+class ColourAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1), nn.Sigmoid())
+
+    def forward(self, x):
+        return self.net(x)
 """
 
 
@@ -42,7 +51,7 @@ def project(tmp_path_factory):
     (folder / "models.py").write_text(USER_MODULE)
     sys.path.insert(0, str(folder))
     try:
-        from models import SilhouetteAE  # noqa: PLC0415
+        from models import ColourAE, SilhouetteAE  # noqa: PLC0415
     finally:
         sys.path.remove(str(folder))
         sys.modules.pop("models", None)
@@ -56,6 +65,8 @@ def project(tmp_path_factory):
         loss.backward()
         opt.step()
     torch.save(model.state_dict(), folder / "ae.pt")
+    torch.manual_seed(0)
+    torch.save(ColourAE().state_dict(), folder / "colour_ae.pt")
     x8 = (data["x_train"] * 255).round().to(torch.uint8).numpy()
     np.savez(folder / "animals.npz", x=x8, y=data["y_train"].numpy())
     np.savez(folder / "unlabelled.npz", x=x8)
@@ -93,7 +104,7 @@ def test_a_rerun_resumes_and_shows_the_progress_bar_to_its_end(project):
         (("--arms", "mixup"), "unknown arm 'mixup'"),
         (("--eps", "0"), "eps must be a finite number > 0"),
         (("--test-fraction", "1.5"), "--test-fraction must be in (0, 1)"),
-        (("--task", "contrastive", "--data", "unlabelled.npz"), "unlabelled.npz holds no labels"),
+        (("--task", "contrastive", "--data", "unlabelled.npz"), "--data holds no labels"),
     ],
 )
 def test_bad_input_ends_in_one_line_before_any_training(project, extra, message):
@@ -108,3 +119,22 @@ def test_a_test_set_the_model_cannot_take_is_named(project):
     done = uae("trial", *QUICK, "--test-data", "colour.npz", "--out", "colour", cwd=project)
     assert done.returncode == 2
     assert "x_test: the model (SilhouetteAE) cannot run on input of shape (2, 3, 28, 28)" in done.stderr
+
+
+def test_a_contrastive_trial_on_a_colour_image_folder_reads_the_classes_as_labels(project):
+    from PIL import Image
+
+    gen = torch.Generator().manual_seed(0)
+    silhouettes = animal_mnist_split(n_train=40, n_test=1, seed=1)["x_train"]
+    for i, x in enumerate(silhouettes):
+        colour, background = torch.rand(3, 1, 1, generator=gen), torch.rand(3, 1, 1, generator=gen)
+        rgb = (x * colour + (1 - x) * background).permute(1, 2, 0).mul(255).round().to(torch.uint8).numpy()
+        (project / "pictures" / f"class{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rgb).save(project / "pictures" / f"class{i % 2}" / f"{i:03d}.png")
+    done = uae("trial", "--model", "colour_ae.pt", "--model-class", "models:ColourAE", "--data", "pictures",
+               "--task", "contrastive", "--arms", "uae", "--quick", "--out", "pictures-trial", "--no-progress",
+               cwd=project)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ColourAE on 32 training rows; 8 rows (20%) of --data held out" in done.stdout
+    scores = json.loads((project / "pictures-trial" / "report.json").read_text())["scores"]
+    assert set(scores) == {"none", "uae@0.1"} and all(0 <= s <= 1 for v in scores.values() for s in v)

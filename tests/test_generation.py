@@ -2,9 +2,10 @@ import json
 
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from uae_plugin import MinMaxAttack, Reconstruction
-from uae_plugin.generation import MANIFEST, generate_dataset, load_generated
+from uae_plugin.generation import FIELDS, MANIFEST, generate_dataset, load_generated
 
 
 def _attack(model, seed=0):
@@ -22,8 +23,9 @@ def test_chunked_generation_equals_one_run_with_global_indices(conv_ae, digits, 
     assert len(list(tmp_path.glob("chunk-*.pt"))) == 3
 
 
-def test_rerun_generates_only_missing_chunks(conv_ae, digits, tmp_path):
-    x = digits[:20]
+@pytest.mark.parametrize("streamed", [False, True], ids=["tensor", "Dataset"])
+def test_rerun_generates_only_missing_chunks_bit_identically(conv_ae, digits, tmp_path, streamed):
+    x = TensorDataset(digits[:20]) if streamed else digits[:20]
     generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
     first = load_generated(tmp_path)
     kept = (tmp_path / "chunk-00000.pt").stat().st_mtime_ns
@@ -31,7 +33,7 @@ def test_rerun_generates_only_missing_chunks(conv_ae, digits, tmp_path):
     generate_dataset(_attack(conv_ae), x, tmp_path, chunk_size=8, progress=False)
     assert (tmp_path / "chunk-00000.pt").stat().st_mtime_ns == kept
     again = load_generated(tmp_path)
-    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert all(torch.equal(first[k], again[k]) for k in FIELDS)
 
 
 def test_corrupted_chunk_is_detected_named_and_regenerated(conv_ae, digits, tmp_path):

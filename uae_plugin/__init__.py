@@ -10,7 +10,7 @@ measures whether UAEs help a given model, with controls.
 from . import _moved
 from .baselines import BinarySearchPenalty, UnsupervisedPGD, matched_gaussian_noise
 from .criteria import Classification, Contrastive, Criterion, Evaluation, Reconstruction
-from .generation import generate_dataset, load_generated
+from .generation import UAEDataset, generate_dataset, load_generated
 from .measure import mutual_information
 from .minmax import MinMaxAttack
 from .result import AttackResult
@@ -35,6 +35,7 @@ __all__ = [
     "REFERENCE",
     "Reconstruction",
     "TrialReport",
+    "UAEDataset",
     "UnsupervisedPGD",
     "__version__",
     "generate_dataset",

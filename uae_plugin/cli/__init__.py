@@ -102,11 +102,36 @@ def build_parser() -> argparse.ArgumentParser:
         default="reconstruction",
         help="the model is an autoencoder (reconstruction, default) or an encoder (contrastive, NT-Xent over views)",
     )
-    gen.add_argument("--data", default="mnist", help="'mnist' (built in), a .pt/.npz file or an image folder")
+    gen.add_argument(
+        "--data", default="mnist", help="'mnist' (built in), a .pt/.npy/.npz file or an image folder (class subfolders)"
+    )
     gen.add_argument(
         "--split", choices=("train", "test"), default="train", help="split of the built-in data (default train)"
     )
     gen.add_argument("--limit", type=int, default=None, help="attack only the first N samples")
+    gen.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="image folders: resize every image to H x W (bilinear, antialiased); without it sizes must agree",
+    )
+    gen.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="image folders: convert every image to 1 (luma) or 3 channels; without it channels must agree",
+    )
+    gen.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="image folders: decode every file first and leave out the unreadable ones (listed in skipped.txt)",
+    )
+    gen.add_argument(
+        "--workers", type=int, default=0, help="processes decoding the data while the attack runs (default 0: none)"
+    )
     gen.add_argument("--out", required=True, help="output folder (created; reused to resume)")
     gen.add_argument("--chunk-size", type=int, default=256, help="samples per chunk file (default 256)")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")

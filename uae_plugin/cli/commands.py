@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 
 from ..criteria import Contrastive, Reconstruction
 from ..distributed import Ranks, process_group, wants_distributed
-from ..generation import generate_dataset, load_generated
+from ..generation import atomic_write, generate_dataset
+from ..generation.chunks import finished_run, read_chunk
+from ..generation.sources import Rows
 from ..minmax import MinMaxAttack
 from ..validation import check_count, check_images
-from .loading import load_data, load_model
+from .images import ImageFolderRows
+from .loading import load_dataset, load_model
 
 
 def _writable_folder(path: str) -> Path:
@@ -39,10 +44,14 @@ def generate(args: argparse.Namespace) -> None:
     check_count(args.chunk_size, "--chunk-size")
     if args.limit is not None:
         check_count(args.limit, "--limit")
+    check_count(args.workers, "--workers", minimum=0)
     out = _writable_folder(args.out)
     model = load_model(args.model, args.model_class)
-    x = load_data(args.data, args.split)
-    x = x[: args.limit] if args.limit is not None else x
+    image_size = tuple(args.image_size) if args.image_size is not None else None
+    options = {"image_size": image_size, "channels": args.channels, "skip_bad": args.skip_bad}
+    data = load_dataset(args.data, args.split, **options, limit=args.limit)
+    rows = Rows(data)
+    x, _ = rows.read(range(min(args.chunk_size, rows.n)))  # the first chunk: its values are checked before any work
     check_images(x, "--data")
     criterion = Contrastive(model) if args.task == "contrastive" else Reconstruction(model)
     optional = {"mi_weight": args.mi_weight} if args.mi_weight is not None else {}
@@ -62,16 +71,53 @@ def generate(args: argparse.Namespace) -> None:
     criterion.check_input(x)
     with torch.no_grad():
         criterion.prepare(x[:2], None, args.seed)  # two rows: a missing channel axis cannot pass as one image
+    _say_skipped(data, out)
     with process_group(x.device) if distributed else nullcontext(Ranks()) as ranks:
         generate_dataset(
-            attack, x, out, chunk_size=args.chunk_size, progress=not args.no_progress, distributed=distributed
+            attack,
+            data,
+            out,
+            chunk_size=args.chunk_size,
+            progress=not args.no_progress,
+            distributed=distributed,
+            num_workers=args.workers,
         )
     if ranks.leader:
-        res = load_generated(out)
+        _record_inputs(data, out)
+        print(_summary(out))
+
+
+def _say_skipped(data: Dataset, out: Path) -> None:
+    """``--skip-bad``: one line on stderr naming the images left out (all of them in ``out/skipped.txt``)."""
+    skipped = getattr(data, "skipped", [])
+    if skipped:
+        names = ", ".join(str(path) for path, _ in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         print(
-            f"{res['adv'].shape[0]} UAEs in {out}: success rate {res['success'].float().mean():.1%}, "
-            f"mean MI {res['mi'].mean():.3f}, mean gap {res['gap'].mean():.3f}"
+            f"uae generate: skipped {len(skipped)} unreadable images ({out / 'skipped.txt'}): {names}", file=sys.stderr
         )
+
+
+def _record_inputs(data: Dataset, out: Path) -> None:
+    """For an image folder: ``files.txt`` (row, label, path of every row, in order) and ``skipped.txt``."""
+    if not isinstance(data, ImageFolderRows):
+        return
+    labels = data.labels or [""] * len(data.files)
+    lines = "".join(f"{i}\t{label}\t{path}\n" for i, (label, path) in enumerate(zip(labels, data.files, strict=True)))
+    atomic_write(out / "files.txt", lambda fh: fh.write(lines.encode()))
+    if data.skipped:
+        skipped = "".join(f"{path}\t{reason}\n" for path, reason in data.skipped)
+        atomic_write(out / "skipped.txt", lambda fh: fh.write(skipped.encode()))
+
+
+def _summary(out: Path) -> str:
+    """Success rate, mean MI and mean gap of a finished run, read chunk by chunk (just verified)."""
+    _, entries = finished_run(out)
+    n, hits, mi, gap = 0, 0, 0.0, 0.0
+    for entry in entries:
+        record = read_chunk(out, entry, check=False, mmap=True)
+        n, hits = n + record["success"].numel(), hits + int(record["success"].sum())
+        mi, gap = mi + float(record["mi"].double().sum()), gap + float(record["gap"].double().sum())
+    return f"{n} UAEs in {out}: success rate {hits / n:.1%}, mean MI {mi / n:.3f}, mean gap {gap / n:.3f}"
 
 
 def demo(args: argparse.Namespace) -> None:

@@ -3,10 +3,12 @@
 Models: a TorchScript file (``torch.jit.save``), or a state dict (read with
 ``torch.load(weights_only=True)``) plus the class to build, either a built-in
 name (``conv``, ``dense``) or ``package.module:ClassName`` (built with no
-arguments). Data: the built-in ``mnist`` digits, a ``.pt`` file holding a
-tensor (or a dict with key ``x``), a ``.npz`` file (key ``x`` or its only
-array; ``allow_pickle=False``), or a folder of images. Integer data is scaled
-by 1/255; float data must already lie in [0, 1].
+arguments). Data (:func:`load_dataset`, a map-style Dataset read row by row):
+the built-in ``mnist`` digits, a ``.pt`` file holding a tensor (or a dict with
+key ``x``, labels under ``y``), a ``.npy`` file, a ``.npz`` file (key ``x`` or
+its only array, labels under ``y``; ``allow_pickle=False``), or a folder of
+images (:mod:`.images`). Integer data is scaled by 1/255; float data must
+already lie in [0, 1].
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset, Subset, TensorDataset
 
 from ..experiments.data import mnist_split
 from ..experiments.models import ConvAutoencoder, DenseAutoencoder
+from ..generation.sources import Rows
 from ..validation import error_summary
+from .arrays import ArrayRows, check_shape, npy_file, pt_file
+from .images import ImageFolderRows
 
 BUILTIN_MODELS = {"conv": ConvAutoencoder, "dense": DenseAutoencoder}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+DATA_SUFFIXES = (".pt", ".npy", ".npz")
 
 
 def _model_class(spec: str) -> type[nn.Module]:
@@ -91,80 +97,64 @@ def _not_empty(path: Path, role: str, fix: str) -> None:
         raise ValueError(f"{role} {path} is empty (0 bytes); {fix}")
 
 
-def _as_unit_float(x: torch.Tensor, source: str) -> torch.Tensor:
-    if not x.is_floating_point():
-        if x.dtype == torch.bool:
-            raise ValueError(f"{source} holds booleans; expected images or features")
-        x = x.float() / 255.0
-    x = x.float()
-    if x.dim() < 2 or x.shape[0] == 0:
-        raise ValueError(f"{source} must hold a non-empty array [N, ...], got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{source} contains NaN or Inf; clean the data first")
-    if float(x.min()) < 0 or float(x.max()) > 1:
-        raise ValueError(
-            f"{source} has values outside [0, 1] (range [{float(x.min()):.4g}, {float(x.max()):.4g}]); "
-            "store 8-bit integers or floats in [0, 1], not normalised data"
-        )
-    return x
+def load_dataset(
+    source: str,
+    split: str = "train",
+    *,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    skip_bad: bool = False,
+    limit: int | None = None,
+) -> Dataset:
+    """A map-style Dataset of ``x: [C, H, W]`` (or ``[D]``) float32 in [0, 1], or of ``(x, label)`` when the
+    source has labels (``mnist``; an image folder with class subfolders; ``y`` in a ``.pt`` dict or ``.npz``).
+
+    Nothing is read whole but a ``.npz``: rows are read (and values checked) when asked for.
+    ``image_size``, ``channels`` and ``skip_bad`` apply to image folders (see :mod:`.images`); ``limit``
+    keeps the first rows only (an image folder then reads the headers of those files only).
+    """
+    if source == "mnist":
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        data = mnist_split()
+        dataset: Dataset = TensorDataset(data[f"x_{split}"], data[f"y_{split}"])
+    else:
+        path = Path(source)
+        if path.is_dir():
+            return ImageFolderRows(path, image_size, channels, skip_bad, limit)
+        dataset = _array_file(path, source)
+    n = len(dataset)  # type: ignore[arg-type]
+    return dataset if limit is None or limit >= n else Subset(dataset, range(limit))
 
 
-def _image_folder(folder: Path) -> torch.Tensor:
-    from PIL import Image
-
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    arrays = []
-    for f in files:
-        with Image.open(f) as img:
-            arrays.append(np.asarray(img.convert("L") if img.mode in ("L", "1", "P") else img.convert("RGB")))
-    shapes = {a.shape for a in arrays}
-    if len(shapes) != 1:
-        raise ValueError(f"images in {folder} differ in size or channels: {sorted(shapes)}")
-    x = torch.from_numpy(np.stack(arrays))
-    return x[:, None] if x.dim() == 3 else x.permute(0, 3, 1, 2)
+def _array_file(path: Path, source: str) -> ArrayRows:
+    if not path.is_file():
+        raise FileNotFoundError(f"data {source!r} is neither 'mnist', a file nor a folder")
+    if path.suffix not in DATA_SUFFIXES:
+        raise ValueError(f"data file {path} must end in {', '.join(DATA_SUFFIXES)} (or be a folder of images)")
+    _not_empty(path, "data file", "save the data with torch.save(x, path) or numpy.savez(path, x=x)")
+    if path.suffix == ".pt":
+        return pt_file(path)
+    if path.suffix == ".npy":
+        return npy_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            key = "x" if "x" in npz.files else (npz.files[0] if len(npz.files) == 1 else None)
+            if key is None:
+                raise ValueError(f"{path} holds {npz.files}; name the data array 'x'")
+            array, labels = npz[key], (npz["y"] if "y" in npz.files and key == "x" else None)
+    except Exception as err:  # OSError, ValueError (pickled objects), EOFError, zipfile.BadZipFile for damage
+        reason = error_summary(err).split(". ")[0]  # numpy goes on to suggest unsafe loading
+        raise ValueError(f"{path} is not a readable .npz of plain arrays: {reason}") from err
+    check_shape(array.shape, str(path))
+    x = torch.from_numpy(np.ascontiguousarray(array))
+    return ArrayRows(lambda: x, str(path), None if labels is None else torch.from_numpy(labels))
 
 
 def load_data(source: str, split: str = "train") -> torch.Tensor:
-    """``x: [N, ...]`` float32 in [0, 1] from ``mnist``, a ``.pt``/``.npz`` file or an image folder."""
-    if source == "mnist":
-        data = mnist_split()
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        return data[f"x_{split}"]
-    path = Path(source)
-    if path.is_dir():
-        return _as_unit_float(_image_folder(path), str(path))
-    if not path.is_file():
-        raise FileNotFoundError(f"data {source!r} is neither 'mnist', a file nor a folder")
-    if path.suffix in (".pt", ".npz"):
-        _not_empty(path, "data file", "save the data with torch.save(x, path) or numpy.savez(path, x=x)")
-    if path.suffix == ".pt":
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # read by chunk, not at once
-        except Exception as err:
-            reason = type(err).__name__
-            raise ValueError(
-                f"{path} is not a readable tensor file ({reason}); save the data with torch.save(x, path) "
-                "(plain tensors only: pickled objects and code are refused)"
-            ) from err
-        obj = obj.get("x") if isinstance(obj, dict) else obj
-        if not torch.is_tensor(obj):
-            raise ValueError(f"{path} must hold a tensor or a dict with a tensor under 'x'")
-        return _as_unit_float(obj, str(path))
-    if path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                key = "x" if "x" in npz.files else (npz.files[0] if len(npz.files) == 1 else None)
-                if key is None:
-                    raise ValueError(f"{path} holds {npz.files}; name the data array 'x'")
-                array = npz[key]
-        except Exception as err:  # OSError, ValueError (pickled objects), EOFError, zipfile.BadZipFile for damage
-            reason = error_summary(err).split(". ")[0]  # numpy goes on to suggest unsafe loading
-            raise ValueError(f"{path} is not a readable .npz of plain arrays: {reason}") from err
-        return _as_unit_float(torch.from_numpy(np.ascontiguousarray(array)), str(path))
-    raise ValueError(f"data file {path} must end in .pt or .npz (or be a folder of images)")
+    """``x: [N, ...]`` float32 in [0, 1], all of :func:`load_dataset` in memory at once (for small data)."""
+    rows = Rows(load_dataset(source, split))
+    return rows.read(range(rows.n))[0]
 
 
 def _first(keys: list[str], n: int = 4) -> str:
@@ -179,26 +169,3 @@ def _shape_mismatch(err: RuntimeError) -> str:
     """The lines of a load_state_dict error that name a key (size mismatches), at most three, joined."""
     lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
     return "; ".join(lines[:3]) or str(err).splitlines()[0]
-
-
-def load_labels(source: str, split: str = "train") -> torch.Tensor:
-    """Class labels ``y: [N]`` int64 beside the data of ``source``: the built-in digits' labels, or the array
-    ``y`` of a ``.pt`` dict or ``.npz`` file (read as :func:`load_data` reads ``x``)."""
-    if source == "mnist":
-        return mnist_split()[f"y_{split}"]
-    path = Path(source)
-    y = None
-    if path.suffix == ".pt" and path.is_file():
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        y = obj.get("y") if isinstance(obj, dict) else None
-    elif path.suffix == ".npz" and path.is_file():
-        with np.load(path, allow_pickle=False) as npz:
-            y = torch.from_numpy(npz["y"]) if "y" in npz.files else None
-    if y is None:
-        raise ValueError(
-            f"{source} holds no labels: a contrastive trial scores by kNN error, which needs class labels; "
-            "save them beside the data (torch.save({'x': x, 'y': y}, path) or numpy.savez(path, x=x, y=y))"
-        )
-    if not torch.is_tensor(y) or y.dtype.is_floating_point or y.dim() != 1:
-        raise ValueError(f"labels 'y' in {source} must be integers [N], got {getattr(y, 'dtype', type(y))}")
-    return y.long()

@@ -1,8 +1,8 @@
 """``uae trial``: the controlled augmentation trial (:func:`uae_plugin.run_trial`) for a model file and data files.
 
-The model and data are read as ``uae generate`` reads them. Without ``--test-data``, ``--data mnist`` is scored
-on the built-in test split, and any other data holds out ``--test-fraction`` of its rows (a permutation seeded
-with 0) as the test set.
+The model and data are read as ``uae generate`` reads them, lazily, as Datasets (rows are decoded when used).
+Without ``--test-data``, ``--data mnist`` is scored on the built-in test split, and any other data holds out
+``--test-fraction`` of its rows (a permutation seeded with 0) as the test set.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import argparse
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset, Subset, TensorDataset
 
 from ..trial import run_trial
-from .loading import load_data, load_labels, load_model
+from .loading import load_dataset, load_model
 
 QUICK = {"seeds": 2, "fit_steps": 10, "attack_steps": 5, "rows": 64}  # --quick: a smoke size
 
@@ -30,27 +31,56 @@ def split_rows(n: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
     return order[n_test:].sort().values, order[:n_test].sort().values
 
 
+def labels_of(data: Dataset) -> torch.Tensor | None:
+    """The class labels ``[N]`` carried by a Dataset of ``(x, label)`` items (None for items ``x``), read from
+    what the reader already knows (a tensor, an image folder's classes) without decoding the rows."""
+    if isinstance(data, Subset):
+        inner = labels_of(data.dataset)
+        return None if inner is None else inner[torch.as_tensor(list(data.indices))]
+    if isinstance(data, TensorDataset):
+        return data.tensors[1] if len(data.tensors) > 1 else None
+    known = getattr(data, "labels", None)
+    if known is not None:
+        return torch.as_tensor(known)
+    first = data[0]
+    if not isinstance(first, (tuple, list)) or len(first) < 2:
+        return None
+    return torch.as_tensor([int(data[i][1]) for i in range(len(data))])
+
+
+def _need_labels(data: Dataset, name: str) -> torch.Tensor:
+    y = labels_of(data)
+    if y is None:
+        raise ValueError(
+            f"{name} holds no labels: a contrastive trial scores by kNN error, which needs class labels; "
+            "save them beside the data (torch.save({'x': x, 'y': y}, path), numpy.savez(path, x=x, y=y)) "
+            "or use an image folder with class subfolders"
+        )
+    return y.long()
+
+
 def _data(args: argparse.Namespace) -> dict:
-    """``{"x_train", "x_test", "y_train", "y_test", "how"}``; labels are read only for a contrastive trial."""
-    labels = args.task == "contrastive"
-    x = load_data(args.data, "train")
-    y = load_labels(args.data, "train") if labels else None
+    """``{"x_train", "x_test", "y_train", "y_test", "how"}``: Datasets read lazily (:func:`load_dataset`);
+    labels only for a contrastive trial."""
+    read = {"image_size": tuple(args.image_size) if args.image_size else None, "channels": args.channels}
+    train = load_dataset(args.data, "train", **read)
     if args.test_data is not None:
-        x_test = load_data(args.test_data, "train")
-        y_test = load_labels(args.test_data, "train") if labels else None
-        how = f"test set {args.test_data} ({x_test.shape[0]} rows)"
+        test = load_dataset(args.test_data, "train", **read)
+        how = f"test set {args.test_data} ({len(test)} rows)"
     elif args.data == "mnist":
-        x_test, y_test = load_data("mnist", "test"), load_labels("mnist", "test") if labels else None
-        how = f"the built-in MNIST test split ({x_test.shape[0]} digits)"
+        test = load_dataset("mnist", "test")
+        how = f"the built-in MNIST test split ({len(test)} digits)"
     else:
-        train, test = split_rows(x.shape[0], args.test_fraction)
-        x, x_test = x[train], x[test]
-        y, y_test = (None, None) if y is None else (y[train], y[test])
-        how = f"{test.numel()} rows ({args.test_fraction:.0%}) of --data held out as the test set (seed 0)"
+        keep, held = split_rows(len(train), args.test_fraction)
+        train, test = Subset(train, keep.tolist()), Subset(train, held.tolist())
+        how = f"{held.numel()} rows ({args.test_fraction:.0%}) of --data held out as the test set (seed 0)"
     if args.quick:
-        x, x_test = x[: QUICK["rows"] * 2], x_test[: QUICK["rows"]]
-        y, y_test = (None, None) if y is None else (y[: QUICK["rows"] * 2], y_test[: QUICK["rows"]])
-    return {"x_train": x, "x_test": x_test, "y_train": y, "y_test": y_test, "how": how}
+        train = Subset(train, range(min(len(train), 2 * QUICK["rows"])))
+        test = Subset(test, range(min(len(test), QUICK["rows"])))
+    labels = args.task == "contrastive"
+    y_train = _need_labels(train, "--data") if labels else None
+    y_test = _need_labels(test, "--test-data" if args.test_data else "--data") if labels else None
+    return {"x_train": train, "x_test": test, "y_train": y_train, "y_test": y_test, "how": how}
 
 
 def trial(args: argparse.Namespace) -> None:
@@ -74,7 +104,7 @@ def trial(args: argparse.Namespace) -> None:
     eps = args.eps[:1] if args.quick else args.eps
     print(
         f"uae trial: {model.original_name if isinstance(model, torch.jit.ScriptModule) else type(model).__name__} "
-        f"on {data['x_train'].shape[0]} training rows; {data['how']}; seeds {seeds}; eps {eps}"
+        f"on {len(data['x_train'])} training rows; {data['how']}; seeds {seeds}; eps {eps}"
         + ("; a smoke run (--quick): its numbers mean nothing" if args.quick else ""),
         flush=True,
     )
@@ -161,6 +191,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size (64)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning Adam learning rate (1e-3)")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="image folders: resize every image to H x W (bilinear, antialiased)",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="image folders: convert every image to 1 (grey) or 3 (RGB) channels",
+    )
     p.add_argument("--augment", type=int, default=None, help="augment only this many training rows (default all)")
     p.add_argument(
         "--quick",

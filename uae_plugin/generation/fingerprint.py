@@ -4,7 +4,13 @@ A run is its explicit configuration, not a ``repr``: the attack's class, every
 :class:`~uae_plugin.MinMaxSettings` field, its seed and ``model_training``; the
 criterion and its options (:meth:`Criterion.config`); the pair source; the model's
 class and weights (SHA-256 over every tensor of its ``state_dict``, buffers such as
-batch-norm statistics included); the data (SHA-256 of its values); and the chunking.
+batch-norm statistics included); the structure of the data's items (shape and dtype of
+``x``, the kinds of the fields carried with it); and the chunking.
+
+The data's values are not in the fingerprint, so that identifying a run needs no pass
+over the data and a run can be extended by more rows: each chunk's manifest entry
+records the SHA-256 of the rows it was made from (``input_sha256``), and a chunk is
+reused only when the rows read now have that digest.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from torch import nn
 
 from ..minmax import MinMaxAttack
 from .files import tensor_digest
+from .sources import Rows
 
 
 def describe_similarity(similarity: Any, model: nn.Module) -> dict[str, Any]:
@@ -48,14 +55,28 @@ def run_config(attack: MinMaxAttack) -> dict[str, Any]:
 
 
 def run_fingerprint(attack: MinMaxAttack, data: Any, chunk_size: int) -> dict[str, Any]:
-    """What must match for chunks of an earlier run to be reused (JSON-normalised, as the manifest stores it)."""
+    """What must match for chunks of an earlier run to be reused (JSON-normalised, as the manifest stores it).
+
+    ``data``: a tensor ``[N, ...]``, a map-style Dataset, or its :class:`~uae_plugin.generation.sources.Rows`;
+    only its items' structure is read (item 0 and the last), never its rows.
+    """
     model = attack.criterion.model
+    rows = data if isinstance(data, Rows) else Rows(data)
     fingerprint = {
         "config": run_config(attack),
         "model": type(model).__name__,
         "model_sha256": tensor_digest(model.state_dict().values()),
-        "data_sha256": tensor_digest([data]),
+        "data": rows.describe(),
         "chunk_size": chunk_size,
-        "n": int(data.shape[0]),
     }
     return json.loads(json.dumps(fingerprint))
+
+
+def differences(there: Any, here: Any, prefix: str = "") -> list[str]:
+    """The dotted names of the fields in which two fingerprints differ, e.g. ``['config.settings.steps']``."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        found = []
+        for key in sorted(set(there) | set(here), key=str):
+            found += differences(there.get(key), here.get(key), f"{prefix}{key}.")
+        return found
+    return [] if there == here else [prefix.rstrip(".") or "fingerprint"]

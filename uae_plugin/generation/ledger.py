@@ -1,7 +1,7 @@
 """The ledger of a generation run: ``manifest.json`` and, on a process group, one part file per rank.
 
-manifest.json    {"format", "fingerprint": {..., "n", "chunk_size"},
-                  "chunks": {"0": {"file", "sha256", "rows"}}}
+manifest.json    {"format", "fingerprint": {"config", "model", "model_sha256", "data", "chunk_size"}, "n",
+                  "chunks": {"0": {"file", "sha256", "rows", "input_sha256"}}}
 manifest.rank-<r>.json   the same shape: the chunks rank r finished (folded into manifest.json by rank 0)
 """
 
@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .files import atomic_write, remove_stale_temporaries
+from .fingerprint import differences
 
 MANIFEST = "manifest.json"
-FORMAT = "uae-plugin/generation/2"  # 2: the fingerprint is an explicit configuration (was the attack's repr)
+FORMAT = "uae-plugin/generation/3"  # 3: data identified chunk by chunk (input_sha256), n outside the fingerprint
+# 2: the fingerprint is an explicit configuration (was the attack's repr)
 PART = re.compile(r"manifest\.rank-(\d+)\.json")
 
 
@@ -41,8 +43,8 @@ def write_ledger(path: Path, ledger: dict[str, Any]) -> None:
     atomic_write(path, lambda fh: fh.write(json.dumps(ledger, indent=1, sort_keys=True).encode()))
 
 
-def new_ledger(fingerprint: dict[str, Any]) -> dict[str, Any]:
-    return {"format": FORMAT, "fingerprint": fingerprint, "chunks": {}}
+def new_ledger(fingerprint: dict[str, Any], n: int) -> dict[str, Any]:
+    return {"format": FORMAT, "fingerprint": fingerprint, "n": n, "chunks": {}}
 
 
 def part_name(rank: int) -> str:
@@ -55,11 +57,28 @@ def part_files(out_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(PART.fullmatch(p.name).group(1)))  # type: ignore[union-attr]
 
 
-def different_run(where: Path) -> ValueError:
-    return ValueError(
-        f"{where} holds UAEs of a different run (data, model, attack settings or chunk_size differ); "
-        "use another out_dir or delete that one"
-    )
+def different_run(where: Path, there: Any, here: dict[str, Any]) -> ValueError:
+    """The error for a folder (or part file) of another run, naming the fields that differ and both values."""
+    if not isinstance(there, dict) or there.get("format") != FORMAT or not isinstance(there.get("fingerprint"), dict):
+        found = there.get("format") if isinstance(there, dict) else None
+        return ValueError(
+            f"{where} holds UAEs of a different run, written in format {found!r} (this version writes {FORMAT!r}); "
+            "use another out_dir or delete that one"
+        )
+    names = differences(there["fingerprint"], here)
+    old = there["fingerprint"]
+    shown = "; ".join(f"{name}: {_at(old, name)!r} there, {_at(here, name)!r} now" for name in names[:3])
+    more = f" (and {len(names) - 3} more)" if len(names) > 3 else ""
+    return ValueError(f"{where} holds UAEs of a different run: {shown}{more}; use another out_dir or delete that one")
+
+
+def _at(fingerprint: dict[str, Any], name: str) -> Any:
+    """The value at a dotted name, shortened to 60 characters; ``None`` where it is missing."""
+    value: Any = fingerprint
+    for key in name.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    text = repr(value)
+    return value if len(text) <= 60 else text[:57] + "..."
 
 
 def fold_parts(out_dir: Path, manifest: dict[str, Any], must_write: bool = False) -> dict[str, Any]:
@@ -76,7 +95,7 @@ def fold_parts(out_dir: Path, manifest: dict[str, Any], must_write: bool = False
     for path in parts:
         part = read_ledger(path)
         if part is None or part.get("fingerprint") != manifest["fingerprint"]:
-            raise different_run(path)
+            raise different_run(path, part, manifest["fingerprint"])
         manifest["chunks"].update(part["chunks"])
     write_ledger(out_dir / MANIFEST, manifest)
     for path in parts:
@@ -84,8 +103,9 @@ def fold_parts(out_dir: Path, manifest: dict[str, Any], must_write: bool = False
     return manifest
 
 
-def open_folder(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
-    """Rank 0 / the single process, before any chunk: the folder's manifest, created or checked and completed."""
+def open_folder(out: Path, fingerprint: dict[str, Any], n: int) -> dict[str, Any]:
+    """Rank 0 / the single process, before any chunk: the folder's manifest, created or checked and completed,
+    now for ``n`` rows (entries of chunks past them stay, to be reused if the data grows again)."""
     blocker = next((p for p in (out, *out.parents) if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise NotADirectoryError(f"out_dir {out} cannot be created: {blocker} is a file, not a folder")
@@ -94,6 +114,9 @@ def open_folder(out: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
         raise PermissionError(f"out_dir {out} is not writable; choose another folder")
     remove_stale_temporaries(out)
     manifest = read_manifest(out)
-    if manifest is not None and manifest.get("fingerprint") != fingerprint:
-        raise different_run(out)
-    return fold_parts(out, manifest or new_ledger(fingerprint), must_write=manifest is None)
+    if manifest is not None and (manifest.get("format") != FORMAT or manifest.get("fingerprint") != fingerprint):
+        raise different_run(out, manifest, fingerprint)
+    grown = manifest is None or manifest.get("n") != n
+    manifest = manifest or new_ledger(fingerprint, n)
+    manifest["n"] = n
+    return fold_parts(out, manifest, must_write=grown)

@@ -3,44 +3,69 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from ..distributed import Ranks
 from ..minmax import MinMaxAttack
 from ..validation import check_count, check_images, check_model_device
-from .chunks import intact, verify, write_chunk
-from .fingerprint import run_fingerprint
+from .chunks import chunk_rows, reusable, verify, write_chunk
+from .fingerprint import differences, run_fingerprint
 from .ledger import MANIFEST, fold_parts, new_ledger, open_folder, part_name, write_ledger
+from .sources import Rows, rows_digest
 
 
-def _check_arguments(attack: Any, data: Any, chunk_size: Any) -> None:
+def _check_arguments(attack: Any, data: Any, chunk_size: Any, num_workers: Any) -> Rows:
     if not isinstance(attack, MinMaxAttack):
         raise TypeError(f"attack must be a MinMaxAttack, got {type(attack).__name__}")
     if attack.seed is None:
         raise ValueError("attack.seed must be an int for dataset generation: a resumable run must be reproducible")
-    if not torch.is_tensor(data) or data.dim() < 2 or data.shape[0] == 0:
-        raise ValueError(f"data must be a non-empty tensor [N, ...], got {getattr(data, 'shape', type(data).__name__)}")
+    rows = Rows(data)
     check_count(chunk_size, "chunk_size")
-    check_model_device(attack.criterion.model, data, "data")
-    check_images(data, "data")
+    check_count(num_workers, "num_workers", minimum=0)
+    if rows.is_tensor:
+        check_model_device(attack.criterion.model, data, "data")
+    return rows
 
 
-def _same_on_every_rank(ranks: Ranks, fingerprint: dict[str, Any] | None) -> ValueError | None:
+def _identity(rows: Rows, fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """What every rank must agree on: the run, the number of rows and the digest of the first and last row."""
+    ends = [rows.read(range(0, 1)), rows.read(range(rows.n - 1, rows.n))]
+    return {"run": fingerprint, "n": rows.n, "first and last rows": [rows_digest(*end) for end in ends]}
+
+
+def _same_on_every_rank(ranks: Ranks, identity: dict[str, Any] | None) -> ValueError | None:
     """An error naming the first rank whose attack, model, data or chunk_size differ from rank 0's."""
-    fingerprints = ranks.gather(fingerprint)
-    for rank, other in enumerate(fingerprints):
-        if other != fingerprints[0]:
-            differ = sorted(k for k in other if other[k] != fingerprints[0].get(k))
+    identities = ranks.gather(identity)
+    for rank, other in enumerate(identities):
+        if other != identities[0]:
             return ValueError(
-                f"rank {rank} was given a different {', '.join(differ)} than rank 0; "
+                f"rank {rank} was given a different {', '.join(differences(identities[0], other))} than rank 0; "
                 "every rank must call generate_dataset with the same attack, model, data and chunk_size"
             )
     return None
+
+
+def _on_device(x: torch.Tensor, attack: MinMaxAttack) -> torch.Tensor:
+    """A chunk read from a Dataset moves to the model's device (a tensor's rows are already where it is)."""
+    weight = next(iter(attack.criterion.model.parameters()), None)
+    return x if weight is None or weight.device.type == "meta" else x.to(weight.device)
+
+
+def _checked(x: torch.Tensor, rows: range) -> torch.Tensor:
+    """``check_images`` on one chunk; its error says which rows (the chunks before it are kept)."""
+    try:
+        check_images(x, "data")
+    except (TypeError, ValueError) as err:
+        where = f"rows {rows.start}-{rows.stop - 1} of " if rows.start else ""
+        raise type(err)(f"{where}{err}") from None
+    return x
 
 
 def _on_leader(ranks: Ranks, step: Callable[[], Any]) -> Any:
@@ -57,19 +82,28 @@ def _on_leader(ranks: Ranks, step: Callable[[], Any]) -> Any:
 
 def generate_dataset(
     attack: MinMaxAttack,
-    data: torch.Tensor,
+    data: torch.Tensor | Dataset,
     out_dir: str | os.PathLike,
     chunk_size: int = 256,
     progress: bool = True,
     *,
     distributed: bool | None = None,
+    num_workers: int = 0,
 ) -> dict[str, Any]:
-    """UAEs for every row of ``data: [N, ...]`` in [0, 1], written to ``out_dir``; returns the manifest.
+    """UAEs for every row of ``data``, written to ``out_dir``; returns the manifest.
+
+    ``data``: a tensor ``[N, ...]`` in [0, 1], or a map-style ``torch.utils.data.Dataset`` of ``N`` items,
+    each ``x`` (a float tensor in [0, 1], the same shape for all) or a tuple ``(x, *rest)``: ``x`` is
+    attacked, ``rest`` (labels, ids, ...) is stored with it (see :mod:`.sources`). Rows are read chunk by
+    chunk, never all at once; a Dataset through a ``DataLoader`` with ``num_workers`` decoding processes.
+    A Dataset gives bit-identical UAEs to the tensor of its rows.
 
     ``attack`` must have an int ``seed`` (a resumable run must be deterministic).
-    A rerun with the same attack, model, data and ``chunk_size`` continues where
-    the last one stopped (with any number of processes); with anything different
-    it raises ``ValueError`` rather than mixing two runs in one folder.
+    A rerun with the same attack, model, item structure and ``chunk_size`` continues where
+    the last one stopped (with any number of processes), reusing a chunk only when the rows
+    read now have the digest recorded for it; more rows (data grown, a larger limit) extend
+    the run. Anything else different raises ``ValueError`` naming the field, rather than
+    mixing two runs in one folder.
 
     ``distributed=None`` runs on the default torch.distributed process group
     when one is initialised, else in this process alone; ``False`` forces one
@@ -80,38 +114,50 @@ def generate_dataset(
     """
     ranks = Ranks.current(distributed)
     out = Path(out_dir)
-    fingerprint, error = None, None
+    fingerprint, identity, error = None, None, None
     try:
-        _check_arguments(attack, data, chunk_size)
-        fingerprint = run_fingerprint(attack, data, chunk_size)
+        source = _check_arguments(attack, data, chunk_size, num_workers)
+        fingerprint = run_fingerprint(attack, source, chunk_size)
+        identity = _identity(source, fingerprint)
     except Exception as err:  # shared with every rank by agree(), which re-raises it
         error = err
     ranks.agree(error)
-    ranks.agree(_same_on_every_rank(ranks, fingerprint))
-    manifest = _on_leader(ranks, lambda: open_folder(out, fingerprint))
+    ranks.agree(_same_on_every_rank(ranks, identity))
+    n = source.n
+    manifest = _on_leader(ranks, lambda: open_folder(out, fingerprint, n))
 
-    n = data.shape[0]
     n_chunks = (n + chunk_size - 1) // chunk_size
     mine = ranks.shard(n_chunks)
     if ranks.world == 1:  # the only writer: record straight into manifest.json
         ledger, ledger_path = manifest, out / MANIFEST
     else:
-        ledger, ledger_path = new_ledger(fingerprint), out / part_name(ranks.rank)
-    rows = {k: range(k * chunk_size, min((k + 1) * chunk_size, n)) for k in mine}
-    todo = [k for k in mine if not intact(out, manifest["chunks"].get(str(k)), warn=True)]
+        ledger, ledger_path = new_ledger(fingerprint, n), out / part_name(ranks.rank)
+    rows = {k: chunk_rows(k, n, chunk_size) for k in mine}
+    done = {k for k in mine if reusable(out, manifest["chunks"].get(str(k)), rows[k], warn=True)}
     total = sum(map(len, rows.values()))
-    kept = total - sum(len(rows[k]) for k in todo)
+    kept = sum(len(rows[k]) for k in done)
     show = progress and ranks.leader
     if show and kept:
-        print(f"resuming {out}: {len(mine) - len(todo)} of {len(mine)} chunks ({kept} samples) kept from the last run")
+        print(f"resuming {out}: {len(done)} of {len(mine)} chunks ({kept} samples) kept from the last run")
     desc = "UAE" if ranks.world == 1 else f"UAE rank 0/{ranks.world}"
     # initial=kept: the rate counts only the samples attacked now; the attack's own bar moves within a chunk
     bar = tqdm(total=total, initial=kept, unit="sample", desc=desc, disable=not show)
     inner_progress, attack.progress = attack.progress, show
     error = None
     try:
-        for number in todo:
-            ledger["chunks"][str(number)] = write_chunk(attack, data, out, number, rows[number])
+        for number, (x, rest) in zip(mine, source.chunks(list(rows.values()), num_workers), strict=True):
+            digest, entry = rows_digest(x, rest), manifest["chunks"].get(str(number))
+            if number in done and entry.get("input_sha256") == digest:
+                continue
+            if number in done:
+                warnings.warn(
+                    f"the rows {rows[number].start}-{rows[number].stop - 1} of the data differ from those "
+                    f"{entry['file']} in {out} was made from: regenerating it",
+                    stacklevel=2,
+                )
+            x = _checked(_on_device(x, attack), rows[number])
+            carried = rest if source.structure["tuple"] else None
+            ledger["chunks"][str(number)] = write_chunk(attack, x, carried, out, number, rows[number], digest)
             write_ledger(ledger_path, ledger)
             bar.update(len(rows[number]))
     except Exception as err:  # shared with every rank by agree(), which re-raises it
