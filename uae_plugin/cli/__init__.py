@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from ..generation import DiskFullError
-from ..settings import DEFAULT, REFERENCE
 from . import commands, trial
+from .options import attack_options, image_options, model_options
 
 USER_ERRORS = (
     ValueError,
@@ -25,38 +25,6 @@ USER_ERRORS = (
     IsADirectoryError,
     DiskFullError,
 )
-
-
-def _attack_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("attack")
-    g.add_argument(
-        "--eps",
-        type=float,
-        default=None,
-        help=f"L-inf bound on the perturbation (default: the preset's, {DEFAULT.eps}; reference {REFERENCE.eps})",
-    )
-    g.add_argument(
-        "--steps", type=int, default=None, help=f"MinMax iterations T (default: the preset's, {DEFAULT.steps})"
-    )
-    g.add_argument(
-        "--mine-steps", type=int, default=None, help=f"inner MINE steps K (default: the preset's, {DEFAULT.mine_steps})"
-    )
-    g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="pair source of the MI")
-    g.add_argument(
-        "--estimator",
-        choices=("auto", "gaussian", "mine"),
-        default=None,
-        help="MI estimator: gaussian (closed form, exact), mine (the paper's DV bound, saturates near log N); "
-        "default: the preset's (default: gaussian, reference: mine)",
-    )
-    g.add_argument(
-        "--mi-weight",
-        type=float,
-        default=None,
-        help=f"weight of the MI term (0: no-MI ablation; default {DEFAULT.mi_weight:g})",
-    )
-    g.add_argument("--preset", choices=("default", "reference"), default="default", help="attack settings")
-    g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,16 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Launched with 'torchrun --nproc_per_node=N -m uae_plugin.cli generate ...', chunk k is attacked by "
         "process k % N and the result equals a one-process run.",
     )
-    gen.add_argument("--model", required=True, help="TorchScript file, or a state dict with --model-class")
-    gen.add_argument(
-        "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
-    )
-    gen.add_argument(
-        "--task",
-        choices=("reconstruction", "contrastive"),
-        default="reconstruction",
-        help="the model is an autoencoder (reconstruction, default) or an encoder (contrastive, NT-Xent over views)",
-    )
+    model_options(gen)
     gen.add_argument(
         "--data", default="mnist", help="'mnist' (built in), a .pt/.npy/.npz file or an image folder (class subfolders)"
     )
@@ -109,21 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--split", choices=("train", "test"), default="train", help="split of the built-in data (default train)"
     )
     gen.add_argument("--limit", type=int, default=None, help="attack only the first N samples")
-    gen.add_argument(
-        "--image-size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        default=None,
-        help="image folders: resize every image to H x W (bilinear, antialiased); without it sizes must agree",
-    )
-    gen.add_argument(
-        "--channels",
-        type=int,
-        choices=(1, 3),
-        default=None,
-        help="image folders: convert every image to 1 (luma) or 3 channels; without it channels must agree",
-    )
+    image_options(gen)
     gen.add_argument(
         "--skip-bad",
         action="store_true",
@@ -140,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="shard the chunks over the processes of a torchrun launch (automatic when torchrun starts several)",
     )
-    _attack_options(gen)
+    attack_options(gen)
     gen.set_defaults(func=commands.generate)
 
     trial.add_parser(sub)

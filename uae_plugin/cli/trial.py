@@ -15,6 +15,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from ..trial import run_trial
 from .loading import load_dataset, load_model
+from .options import attack_options, image_options, model_options
 
 QUICK = {"seeds": 2, "fit_steps": 10, "attack_steps": 5, "rows": 64}  # --quick: a smoke size
 
@@ -148,20 +149,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "against none with a 95%% t-interval and a verdict (helps, harms, no measurable change). Writes "
         "report.json, report.md and change_vs_none.png to --out, and resumes from it.",
     )
+    model_options(p)
     p.add_argument(
-        "--model", required=True, help="the trained model: TorchScript file, or a state dict with --model-class"
-    )
-    p.add_argument(
-        "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
-    )
-    p.add_argument(
-        "--task",
-        choices=("reconstruction", "contrastive"),
-        default="reconstruction",
-        help="autoencoder (test MSE) or encoder (kNN error; needs labels in the data)",
-    )
-    p.add_argument(
-        "--data", default="mnist", help="training data: 'mnist' (built in), a .pt/.npz file or an image folder"
+        "--data",
+        default="mnist",
+        help="training data: 'mnist' (built in), a .pt/.npy/.npz file or an image folder (class subfolders)",
     )
     p.add_argument("--test-data", default=None, help="test data (default: hold out --test-fraction of --data)")
     p.add_argument(
@@ -191,21 +183,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size (64)")
     p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning Adam learning rate (1e-3)")
-    p.add_argument(
-        "--image-size",
-        type=int,
-        nargs=2,
-        metavar=("H", "W"),
-        default=None,
-        help="image folders: resize every image to H x W (bilinear, antialiased)",
-    )
-    p.add_argument(
-        "--channels",
-        type=int,
-        choices=(1, 3),
-        default=None,
-        help="image folders: convert every image to 1 (grey) or 3 (RGB) channels",
-    )
+    image_options(p)
     p.add_argument("--augment", type=int, default=None, help="augment only this many training rows (default all)")
     p.add_argument(
         "--quick",
@@ -213,12 +191,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="a smoke run (2 seeds, one eps, 10 fine-tuning steps, 128 rows): checks the set-up",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g = p.add_argument_group("attack (the UAE arms; no-MI and PGD take the same steps)")
-    g.add_argument("--steps", type=int, default=None, help="MinMax iterations T (default: the preset's)")
-    g.add_argument("--mine-steps", type=int, default=None, help="inner MINE steps K (default: the preset's)")
-    g.add_argument("--similarity", choices=("projection", "conv"), default=None, help="pair source of the MI")
-    g.add_argument("--estimator", choices=("auto", "gaussian", "mine"), default=None, help="MI estimator")
-    g.add_argument("--mi-weight", type=float, default=None, help="weight of the MI term of the uae arms (default 1)")
-    g.add_argument("--preset", choices=("default", "reference"), default=None, help="attack settings")
-    g.add_argument("--attack-seed", type=int, default=0, help="seed of the attacks and the noise (0)")
+    attack_options(p, "attack (the UAE arms; no-MI and PGD take the same steps)", budget=False)
+    p.add_argument("--attack-seed", type=int, default=0, help="seed of the attacks and the noise (0)")
     p.set_defaults(func=trial)

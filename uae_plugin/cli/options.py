@@ -1,0 +1,76 @@
+"""Options shared by the ``uae`` commands that read a model and data and attack them."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..settings import DEFAULT, REFERENCE
+
+
+def model_options(p: argparse.ArgumentParser) -> None:
+    """``--model``, ``--model-class``, ``--task``."""
+    p.add_argument("--model", required=True, help="TorchScript file, or a state dict with --model-class")
+    p.add_argument(
+        "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
+    )
+    p.add_argument(
+        "--task",
+        choices=("reconstruction", "contrastive"),
+        default="reconstruction",
+        help="the model is an autoencoder (reconstruction, default) or an encoder (contrastive, NT-Xent over views)",
+    )
+
+
+def image_options(p: argparse.ArgumentParser) -> None:
+    """``--image-size``, ``--channels``: how an image folder is read."""
+    p.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="image folders: resize every image to H x W (bilinear, antialiased); without it sizes must agree",
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        default=None,
+        help="image folders: convert every image to 1 (luma) or 3 channels; without it channels must agree",
+    )
+
+
+def attack_options(p: argparse.ArgumentParser, title: str = "attack", budget: bool = True) -> None:
+    """The MinMax attack's settings; ``budget=False`` leaves out ``--eps`` and ``--seed`` (a trial takes several
+    ε and names its seeds otherwise)."""
+    g = p.add_argument_group(title)
+    if budget:
+        g.add_argument(
+            "--eps",
+            type=float,
+            default=None,
+            help=f"L-inf bound on the perturbation (default: the preset's, {DEFAULT.eps}; reference {REFERENCE.eps})",
+        )
+    g.add_argument(
+        "--steps", type=int, default=None, help=f"MinMax iterations T (default: the preset's, {DEFAULT.steps})"
+    )
+    g.add_argument(
+        "--mine-steps", type=int, default=None, help=f"inner MINE steps K (default: the preset's, {DEFAULT.mine_steps})"
+    )
+    g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="pair source of the MI")
+    g.add_argument(
+        "--estimator",
+        choices=("auto", "gaussian", "mine"),
+        default=None,
+        help="MI estimator: gaussian (closed form, exact), mine (the paper's DV bound, saturates near log N); "
+        "default: the preset's (default: gaussian, reference: mine)",
+    )
+    g.add_argument(
+        "--mi-weight",
+        type=float,
+        default=None,
+        help=f"weight of the MI term (0: no-MI ablation; default {DEFAULT.mi_weight:g})",
+    )
+    g.add_argument("--preset", choices=("default", "reference"), default="default", help="attack settings")
+    if budget:
+        g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
