@@ -281,7 +281,7 @@ ROWS = [
     (KORNIA, "rank 5", ValueError, r"Input size must have a shape of either \(H, W\), \(C, H, W\)", NO_CALL),
     (KORNIA, "no channel axis", ValueError, _shape("1, 2, 28, 28", NAMED), FIRST_CALL),
     (KORNIA, CHANNELS, ValueError, _shape("2, 3, 28, 28", NAMED), FIRST_CALL),
-    (KORNIA, "Inf", ValueError, r"NaN or Inf; clean the data before augmenting", NO_CALL),
+    (KORNIA, "Inf", ValueError, r"NaN or Inf; clean the data first", NO_CALL),
     (KORNIA, "uint8 images", TypeError, UINT8, NO_CALL),
     (KORNIA, "model returns a tuple", TypeError, TUPLE, FIRST_CALL),
     (KORNIA, "model returns a dict", TypeError, DICT, FIRST_CALL),
