@@ -182,9 +182,10 @@ class UAE(_MinMaxAdapter):
     Per sample ``min_delta max_{c>=0} c max(f_x(x + delta), 0) + I(x, x + delta)``, ``||delta||inf <= eps``,
     ``x + delta`` in [0, 1]; ``f_x`` is the reconstruction-error gap of an autoencoder (``task="reconstruction"``)
     or the NT-Xent gap of an encoder (``task="contrastive"``; ``n_views``, ``temperature``, ``augment`` go to
-    :class:`uae_plugin.Contrastive`); ``I`` is a per-sample MINE estimate. Labels are ignored. ``**settings``:
-    :class:`uae_plugin.MinMaxSettings` fields, ``preset``, ``progress``. Shape: images ``[B, C, H, W]`` in
-    [0, 1] (normalised if ``set_normalization_used``) -> ``[B, C, H, W]``.
+    :class:`uae_plugin.Contrastive`); ``I`` is a per-sample MI estimate (``estimator``: the exact Gaussian form
+    by default, or MINE). Labels are ignored. ``**settings``: :class:`uae_plugin.MinMaxSettings` fields,
+    ``preset``, ``progress``. Shape: images ``[B, C, H, W]`` in [0, 1] (normalised if ``set_normalization_used``)
+    -> ``[B, C, H, W]``.
 
     Example:
         >>> atk = UAE(autoencoder, seed=0)  # eps, steps, mine_steps: the preset's (0.1, 40, 2)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ..generation import DiskFullError
 from ..settings import DEFAULT, REFERENCE
 from . import commands, trial
+from .loading import add_model_arguments
 
 USER_ERRORS = (
     ValueError,
@@ -39,7 +40,10 @@ def _attack_options(p: argparse.ArgumentParser) -> None:
         "--steps", type=int, default=None, help=f"MinMax iterations T (default: the preset's, {DEFAULT.steps})"
     )
     g.add_argument(
-        "--mine-steps", type=int, default=None, help=f"inner MINE steps K (default: the preset's, {DEFAULT.mine_steps})"
+        "--mine-steps",
+        type=int,
+        default=None,
+        help=f"inner MINE steps K, for --estimator mine (default: the preset's, {DEFAULT.mine_steps})",
     )
     g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="pair source of the MI")
     g.add_argument(
@@ -92,10 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Launched with 'torchrun --nproc_per_node=N -m uae_plugin.cli generate ...', chunk k is attacked by "
         "process k % N and the result equals a one-process run.",
     )
-    gen.add_argument("--model", required=True, help="TorchScript file, or a state dict with --model-class")
-    gen.add_argument(
-        "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
-    )
+    add_model_arguments(gen)
     gen.add_argument(
         "--task",
         choices=("reconstruction", "contrastive"),

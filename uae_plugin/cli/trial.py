@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from ..trial import run_trial
-from .loading import load_dataset, load_model
+from .loading import add_model_arguments, load_dataset, load_model
 
 QUICK = {"seeds": 2, "fit_steps": 10, "attack_steps": 5, "rows": 64}  # --quick: a smoke size
 
@@ -86,7 +86,7 @@ def _data(args: argparse.Namespace) -> dict:
 def trial(args: argparse.Namespace) -> None:
     """``uae trial``: run the trial, print the table and the verdict, write the report to ``--out``."""
     out = Path(args.out)
-    model = load_model(args.model, args.model_class)
+    model = load_model(args.model, args.model_class, args.model_kwargs)
     data = _data(args)
     options = {
         k: v
@@ -148,12 +148,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "against none with a 95%% t-interval and a verdict (helps, harms, no measurable change). Writes "
         "report.json, report.md and change_vs_none.png to --out, and resumes from it.",
     )
-    p.add_argument(
-        "--model", required=True, help="the trained model: TorchScript file, or a state dict with --model-class"
-    )
-    p.add_argument(
-        "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
-    )
+    add_model_arguments(p, "the trained model")
     p.add_argument(
         "--task",
         choices=("reconstruction", "contrastive"),
