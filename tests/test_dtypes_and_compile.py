@@ -60,3 +60,12 @@ def test_a_rank_3_input_is_told_whether_it_lacks_the_batch_or_the_channel_axis(s
     colour = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 3, 3, padding=1))
     with pytest.raises(ValueError, match=rf"got shape \({shape[0]}, 32, 32\): {fix}"):
         MinMaxAttack(Reconstruction(colour), **TINY)(torch.rand(shape))
+
+
+def test_the_torchattacks_adapter_returns_float64_images_as_float64_with_the_core_uaes(conv_ae, digits):
+    from uae_plugin.integrations.torchattacks import UAE
+
+    x = digits[:2].double()
+    adv = UAE(conv_ae, mine_steps=1, **TINY)(x)
+    assert adv.dtype == torch.float64
+    assert torch.equal(adv, MinMaxAttack(Reconstruction(conv_ae), mine_steps=1, **TINY)(x).adv)
