@@ -20,14 +20,13 @@ from torch import nn
 
 from uae_plugin import AttackResult, Contrastive, Criterion, MinMaxAttack, Reconstruction
 from uae_plugin._extras import require
-from uae_plugin.validation import range_hint
+from uae_plugin.validation import unit_range
 
 IntensityAugmentationBase2D = require(
     "kornia.augmentation", "uae_plugin.integrations.kornia"
 ).IntensityAugmentationBase2D
 
 TASKS = ("reconstruction", "contrastive")
-UNIT_RANGE_SLACK = 1.0  # excursions up to this are clamped (kornia's unit-range rule, e.g. after RandomGaussianNoise)
 _CONTRASTIVE_OPTIONS = ("n_views", "temperature", "augment")
 _SEED_BOUND = 2**31 - 1  # seeds drawn from torch's global RNG lie in [0, 2^31 - 1)
 
@@ -56,15 +55,20 @@ class RandomUAE(IntensityAugmentationBase2D):
       kornia, attacks all rows or none.
     - **The model is a reference, not a submodule.** It lives inside the ``MinMaxAttack`` (a plain object),
       so ``parameters()``, ``state_dict()`` and ``.to()`` of this augmentation never see it: the augmentation
-      must not train, save or move the user's model. The attack runs on the model's device and dtype;
-      the output returns in the input's.
+      must not train, save or move the user's model. The attack runs on the model's device.
     - **The model is borrowed**: eval mode and frozen during the attack, its ``training`` and
       ``requires_grad`` flags restored after. Works inside ``torch.no_grad()``; raises ``RuntimeError``
       under ``torch.inference_mode()`` (autograd is needed).
-    - Following kornia's convention for unit-range intensity ops, attacked rows are clamped into [0, 1]
-      before the attack, so it composes after range-independent noise; NaN or Inf raise ``ValueError``,
-      integer images ``TypeError``. Attacked rows carry no gradient to the input; skipped rows pass
-      through with an identity gradient.
+    - **One range rule with the core and torchattacks** (:func:`uae_plugin.validation.unit_range`): attacked
+      rows within ``UNIT_RANGE_SLACK`` (0.3) of [0, 1] are clamped into it, so it composes after kornia's noise
+      (``RandomGaussianNoise(std=0.05)``); rows further out (normalised images, e.g. after ``Normalize``)
+      raise ``ValueError`` with the fix (undo the normalisation, or put ``Normalize`` after ``RandomUAE``);
+      NaN or Inf raise ``ValueError``, integer images ``TypeError``. Any float dtype: the attack runs in the
+      model's dtype and the rows come back in the input's.
+    - **torch.compile**: inside a compiled training step the attack runs eagerly (``torch.compiler.disable``,
+      one graph break: its loop has data-dependent steps), so ``fullgraph=True`` cannot hold; compile the
+      user's model instead, the attack calls it compiled.
+    - Attacked rows carry no gradient to the input; skipped rows pass through with an identity gradient.
     - ``last_result`` (:class:`uae_plugin.AttackResult` of the attacked rows, or ``None``) and
       ``last_rows`` (``[B]`` bool) describe the last call. Static options live in ``flags`` and the repr;
       to change them build a new ``RandomUAE``.
@@ -170,27 +174,23 @@ class RandomUAE(IntensityAugmentationBase2D):
         transform: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``input: (B, C, H, W)`` -> the same with the gated rows replaced by their UAEs."""
+        seed = params["seed"] if "seed" in params else self.generate_parameters(tuple(input.shape))["seed"]
+        return self._replace_rows(input, self._selected_rows(input, params), seed)
+
+    @torch.compiler.disable  # a loop with data-dependent steps: in a compiled step it runs eagerly, as one break
+    def _replace_rows(self, input: torch.Tensor, rows: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+        """``input`` with the rows ``[B]`` bool replaced by their UAEs, found on the model's device and dtype."""
+        self.last_rows, self.last_result = rows, None
+        if not bool(rows.any()):
+            return input
         if torch.is_inference_mode_enabled():
             raise RuntimeError(
                 "RandomUAE runs an attack that needs autograd and cannot run under torch.inference_mode(); "
                 "use torch.no_grad() instead, or call it outside"
             )
-        rows = self._selected_rows(input, params)
-        self.last_rows, self.last_result = rows, None
-        if not bool(rows.any()):
-            return input
-        x = input[rows].detach()
-        if not bool(torch.isfinite(x).all()):  # clamping below would hide broken data
-            raise ValueError("RandomUAE input contains NaN or Inf; clean the data before augmenting")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < -UNIT_RANGE_SLACK or hi > 1.0 + UNIT_RANGE_SLACK:  # not a unit-range batch: clamping would destroy it
-            raise ValueError(
-                f"RandomUAE input must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; {range_hint(lo, hi)}"
-            )
-        reference = next(self.model.parameters(), input)
-        x = x.to(reference.device, reference.dtype).clamp(0.0, 1.0)
+        x = unit_range(input[rows], "RandomUAE")  # normalised images refused, noise tails clamped
+        x = x.to(next(self.model.parameters(), x).device)
         index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if self.same_on_batch else None
-        seed = params["seed"] if "seed" in params else self.generate_parameters(tuple(input.shape))["seed"]
         self.last_result = self._attack(x, index=index, seed=int(seed.reshape(-1)[0]))
         out = input.clone()
         out[rows] = self.last_result.adv.to(input.device, input.dtype)

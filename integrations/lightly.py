@@ -85,7 +85,8 @@ class UAETransform:
         if not bool(torch.isfinite(x).all()):
             raise ValueError("views contain NaN or Inf after un-normalising with mean/std; clean the data first")
         if not (-PIXEL_TOLERANCE <= float(x.min()) and float(x.max()) <= 1 + PIXEL_TOLERANCE):  # also catches NaN
-            raise ValueError(f"views un-normalised span [{float(x.min()):.3g}, {float(x.max()):.3g}], check mean/std")
+            span = f"[{float(x.min()):.3g}, {float(x.max()):.3g}]"
+            raise ValueError(f"views un-normalised span {span}: pass the mean= and std= the views were normalised with")
         return x.clamp(0.0, 1.0)
 
     def attack_pixels(self, pixels: torch.Tensor, index: Any = None) -> AttackResult:
@@ -199,7 +200,8 @@ class UAESimCLR(pl.LightningModule):
             positives = z[1 - hp.uae_view][:k]
             if hp.uae == "online":
                 adv = self.uae_transform(views[hp.uae_view][:k])
-                self.log("uae_success_rate", self.uae_transform.last_result.success_rate, batch_size=k)
+                rate = self.uae_transform.last_result.success.float().mean()
+                self.log("uae_success_rate", rate, batch_size=k, sync_dist=True)  # the global rate under DDP
             elif hp.uae == "rocl":
                 adv = self.rocl_transform(self, views[hp.uae_view][:k], positives)
             else:

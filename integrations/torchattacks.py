@@ -8,7 +8,8 @@ last :class:`uae_plugin.AttackResult` (pixel-space ``adv``, ``success``, ``mi``,
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -16,11 +17,13 @@ from torch import nn
 
 from uae_plugin import AttackResult, Classification, Contrastive, Criterion, MinMaxAttack, Reconstruction
 from uae_plugin._extras import require
+from uae_plugin.validation import unit_range
 
 Attack = require("torchattacks.attack", "uae_plugin.integrations.torchattacks").Attack
 
 NO_LABEL = -1  # the "labels" UAE.save stores for loaders that yield images only
-_SAVED = ("adv_inputs", "labels", "clean_inputs", "success", "mi", "linf", "l2")
+SAVE_TYPES = ("float", "int")  # torchattacks' save_type: float pixels, or uint8 (x * 255, truncated)
+_SAVED = ("adv_inputs", "labels", "preds", "clean_inputs", "success", "mi", "linf", "l2", "broken")
 
 
 class _PixelModel(nn.Module):
@@ -80,12 +83,92 @@ class _MinMaxAdapter(Attack):
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Adversarial ``images [B, C, H, W]``, pixels in [0, 1]; ``labels [B]`` as ``_labels`` says."""
         x = torch.as_tensor(images, device=self.device).detach()
-        if self.normalization_used is not None:  # torchattacks undid it: pixels, up to round-off
-            if x.is_floating_point() and x.numel() and not bool(((x > -1e-4) & (x < 1 + 1e-4)).all()):
-                raise ValueError("images leave [0, 1] once set_normalization_used is undone: pass normalised images")
-            x = x.clamp(0.0, 1.0)
+        if x.is_floating_point() and x.dim() >= 2 and x.numel() and x.device.type != "meta":  # the rest: the core
+            x = unit_range(x, type(self).__name__)
         self.last_result, self._x = self._engine()(x, self._labels(x, labels)), x
         return self.last_result.adv
+
+    @contextmanager
+    def _eval(self) -> Iterator[nn.Module]:
+        """The model in eval mode, each module's ``training`` flag restored after (torchattacks' restore is lossy)."""
+        modes = [(m, m.training) for m in self.model.modules()]
+        try:
+            yield self.model.eval()
+        finally:
+            for m, training in modes:
+                m.training = training
+
+    def _prediction(self, adv: torch.Tensor) -> torch.Tensor:
+        """``preds`` of :meth:`save` for ``adv`` as ``__call__`` returned it: torchattacks' ``argmax`` of the logits."""
+        with torch.no_grad(), self._eval():
+            return self.get_logits(adv).argmax(1)
+
+    def _broken(self, adv: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``[B]`` bool, the attack succeeded on the row: torchattacks' rule, the prediction is not the label."""
+        return self._prediction(adv) != labels.to(adv.device)
+
+    def save(
+        self,
+        data_loader: Iterable,
+        save_path: str | None = None,
+        verbose: bool = True,
+        return_verbose: bool = False,
+        save_predictions: bool = False,
+        save_clean_inputs: bool = False,
+        save_type: str = "float",
+    ) -> tuple[float, float, float] | None:
+        """``torchattacks.Attack.save``: the same arguments, in the same order, with the same meaning.
+
+        Attacks every batch of ``data_loader`` (``(images, labels)``, or images alone: labels ``NO_LABEL = -1``)
+        and saves, for ``torchattacks.Attack.load``, ``adv_inputs`` and ``clean_inputs`` (if asked) in pixel space
+        (``save_type="int"``: uint8 ``x * 255``), ``labels``, ``preds`` (if asked; see ``_prediction``) and
+        ``save_type``, plus per-sample ``success``, ``mi`` (the estimator's ``I(x, x')``), ``linf``, ``l2``.
+        ``verbose`` prints the progress, the rate of rows the attack did not break (torchattacks' robust accuracy),
+        the success rate, mean MI and mean L2 of the broken rows. ``return_verbose``: returns torchattacks'
+        ``(robust accuracy %, mean L2 of the broken rows, seconds of the last batch)``; else None.
+        """
+        if save_type not in SAVE_TYPES:
+            raise ValueError(f"{save_type} is not a valid type. [Options: float, int]")
+        parts: dict[str, list[torch.Tensor]] = {key: [] for key in _SAVED}
+        batches = len(data_loader) if hasattr(data_loader, "__len__") else None
+        for step, batch in enumerate(data_loader, start=1):
+            start = time.perf_counter()
+            images, *rest = batch if isinstance(batch, list | tuple) else (batch,)
+            adv = self(images, rest[0] if rest else None)
+            res, clean = self.last_result, self._x
+            labels = torch.as_tensor(rest[0]) if rest else torch.full((len(clean),), NO_LABEL)
+            delta = (res.adv - clean).flatten(1).float()
+            values = (res.adv, labels, self._prediction(adv), clean, res.success, res.mi, *_norms(delta))
+            for key, value in zip(_SAVED, (*values, self._broken(adv, labels)), strict=True):
+                parts[key].append(value.detach().cpu())
+            summary = self._summary(parts, time.perf_counter() - start)
+            if verbose:
+                done = f"{100 * step / batches:.2f} %" if batches else f"batch {step}"
+                print(f"- Save progress: {done} / {summary[1]}", end="\r")
+        if not parts["mi"]:
+            raise ValueError("data_loader yielded no batches")
+        if verbose:
+            print()
+        if save_path is not None:
+            saved = {key: torch.cat(values) for key, values in parts.items() if key != "broken"}
+            for key in ("adv_inputs", "clean_inputs"):
+                saved[key] = self.to_type(saved[key].float(), save_type)
+            drop = [key for key, keep in (("preds", save_predictions), ("clean_inputs", save_clean_inputs)) if not keep]
+            torch.save({**{k: v for k, v in saved.items() if k not in drop}, "save_type": save_type}, save_path)
+        return summary[0] if return_verbose else None
+
+    @staticmethod
+    def _summary(parts: dict[str, list[torch.Tensor]], seconds: float) -> tuple[tuple[float, float, float], str]:
+        """torchattacks' ``(robust accuracy %, mean L2 of the broken rows, seconds)`` so far, and a line of them."""
+        broken = torch.cat(parts["broken"])
+        l2 = torch.cat(parts["l2"])[broken]
+        numbers = (100 * float((~broken).float().mean()), float(l2.mean()) if len(l2) else float("nan"), seconds)
+        success, mi = (float(torch.cat(parts[key]).float().mean()) for key in ("success", "mi"))
+        line = (
+            f"Robust accuracy: {numbers[0]:.2f} % / Success rate: {success:.2%} / Mean MI: {mi:.4f} / "
+            f"L2: {numbers[1]:.5f} ({numbers[2]:.3f} s)"
+        )
+        return numbers, line
 
     def _change_model_mode(self, given_training: bool) -> None:
         """No-op: the inner attack sets the modes and restores every module's flag (torchattacks' restore is lossy)."""
@@ -99,9 +182,10 @@ class UAE(_MinMaxAdapter):
     Per sample ``min_delta max_{c>=0} c max(f_x(x + delta), 0) + I(x, x + delta)``, ``||delta||inf <= eps``,
     ``x + delta`` in [0, 1]; ``f_x`` is the reconstruction-error gap of an autoencoder (``task="reconstruction"``)
     or the NT-Xent gap of an encoder (``task="contrastive"``; ``n_views``, ``temperature``, ``augment`` go to
-    :class:`uae_plugin.Contrastive`); ``I`` is a per-sample MINE estimate. Labels are ignored. ``**settings``:
-    :class:`uae_plugin.MinMaxSettings` fields, ``preset``, ``progress``. Shape: images ``[B, C, H, W]`` in
-    [0, 1] (normalised if ``set_normalization_used``) -> ``[B, C, H, W]``.
+    :class:`uae_plugin.Contrastive`); ``I`` is a per-sample MI estimate (``estimator``: the exact Gaussian form
+    by default, or MINE). Labels are ignored. ``**settings``: :class:`uae_plugin.MinMaxSettings` fields,
+    ``preset``, ``progress``. Shape: images ``[B, C, H, W]`` in [0, 1] (normalised if ``set_normalization_used``)
+    -> ``[B, C, H, W]``.
 
     Example:
         >>> atk = UAE(autoencoder, seed=0)  # eps, steps, mine_steps: the preset's (0.1, 40, 2)
@@ -131,38 +215,20 @@ class UAE(_MinMaxAdapter):
     def _criterion(self, pixel_model: _PixelModel) -> Criterion:
         return Contrastive(pixel_model, **self._options) if self.task == "contrastive" else Reconstruction(pixel_model)
 
-    def save(
-        self, data_loader: Iterable, save_path: str | None = None, verbose: bool = True, save_clean_inputs: bool = False
-    ) -> dict[str, float]:
-        """UAEs for a loader of ``images`` or ``(images, labels)``, saved for ``torchattacks.Attack.load``.
+    def _prediction(self, adv: torch.Tensor) -> torch.Tensor:
+        """An autoencoder's "prediction" of ``x'``: its reconstruction ``g(x')`` in pixels; an encoder's: ``f(x')``."""
+        with torch.no_grad(), self._eval():
+            out = self.get_logits(adv)
+        return self.inverse_normalize(out) if self.task == "reconstruction" and self.normalization_used else out
 
-        The file holds ``adv_inputs`` (pixels), ``labels`` (the loader's; ``NO_LABEL = -1`` for images only),
-        per-sample ``success``, ``mi``, ``linf``, ``l2`` (of ``adv - x``), ``save_type``, and ``clean_inputs``
-        if asked. Prints and returns the means of ``success`` (the success rate), ``mi``, ``linf``, ``l2``.
-        """
-        parts, start = {key: [] for key in _SAVED}, time.perf_counter()
-        for batch in data_loader:
-            images, *rest = batch if isinstance(batch, list | tuple) else (batch,)
-            self(images)
-            res, clean = self.last_result, self._x
-            labels = torch.as_tensor(rest[0]) if rest else torch.full((len(clean),), NO_LABEL)
-            delta = (res.adv - clean).flatten(1).float()
-            values = (res.adv, labels, clean, res.success, res.mi, delta.abs().amax(1), delta.norm(dim=1))
-            for key, value in zip(_SAVED, values, strict=True):
-                parts[key].append(value.detach().cpu())
-        if not parts["mi"]:
-            raise ValueError("data_loader yielded no batches")
-        saved = {key: torch.cat(values) for key, values in parts.items() if key != "clean_inputs" or save_clean_inputs}
-        s = {key: float(saved[key].float().mean()) for key in ("success", "mi", "linf", "l2")}
-        s.update(samples=len(saved["mi"]), elapsed_s=time.perf_counter() - start)
-        if verbose:
-            print(
-                f"- UAE save: {s['samples']} samples, {s['elapsed_s']:.1f} s / Success rate: {s['success']:.2%}"
-                f" / Mean MI: {s['mi']:.4f} / Mean L-inf: {s['linf']:.4f} / Mean L2: {s['l2']:.4f}"
-            )
-        if save_path is not None:
-            torch.save({**saved, "save_type": "float"}, save_path)
-        return s
+    def _broken(self, adv: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """A UAE breaks its row where it succeeds (``f_x(x') <= 0``): no labels are involved."""
+        return self.last_result.success
+
+
+def _norms(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row ``||delta||inf`` and ``||delta||2`` of ``delta: [B, D]``."""
+    return delta.abs().amax(1), delta.norm(dim=1)
 
 
 class MINEAttack(_MinMaxAdapter):
@@ -202,9 +268,5 @@ class MINEAttack(_MinMaxAdapter):
     def _labels(self, x: torch.Tensor, labels: Any) -> torch.Tensor:
         if not torch.is_tensor(labels):
             raise ValueError(f"labels [B] are required by MINEAttack: call atk(images, labels), got {labels!r}")
-        modes = [(m, m.training) for m in self.model.modules()]  # the target helpers end with model.train()
-        try:
+        with self._eval():  # the target helpers end with model.train()
             return self.get_target_label(x, labels.to(x.device)) if self.targeted else labels.detach().to(x.device)
-        finally:
-            for m, training in modes:
-                m.training = training

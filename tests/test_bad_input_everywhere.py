@@ -281,7 +281,7 @@ ROWS = [
     (KORNIA, "rank 5", ValueError, r"Input size must have a shape of either \(H, W\), \(C, H, W\)", NO_CALL),
     (KORNIA, "no channel axis", ValueError, _shape("1, 2, 28, 28", NAMED), FIRST_CALL),
     (KORNIA, CHANNELS, ValueError, _shape("2, 3, 28, 28", NAMED), FIRST_CALL),
-    (KORNIA, "Inf", ValueError, r"NaN or Inf; clean the data before augmenting", NO_CALL),
+    (KORNIA, "Inf", ValueError, r"NaN or Inf; clean the data first", NO_CALL),
     (KORNIA, "uint8 images", TypeError, UINT8, NO_CALL),
     (KORNIA, "model returns a tuple", TypeError, TUPLE, FIRST_CALL),
     (KORNIA, "model returns a dict", TypeError, DICT, FIRST_CALL),
@@ -290,7 +290,13 @@ ROWS = [
     # message names the batch the user passed
     (LIGHTLY, CHANNELS, ValueError, _shape("2, 3, 28, 28", NAMED), FIRST_CALL),
     (LIGHTLY, "Inf", ValueError, r"views contain NaN or Inf .*clean the data", NO_CALL),
-    (LIGHTLY, "values outside [0, 1]", ValueError, r"views un-normalised span \[-1, 2\], check mean/std", NO_CALL),
+    (
+        LIGHTLY,
+        "values outside [0, 1]",
+        ValueError,
+        r"views un-normalised span \[-1, 2\]: pass the mean= and std= the views",
+        NO_CALL,
+    ),
     (LIGHTLY, "uint8 images", TypeError, r"views must be a float tensor.*x\.float\(\) / 255", NO_CALL),
     (LIGHTLY, "empty batch", ValueError, "views is an " + EMPTY, NO_CALL),
     (LIGHTLY, "eps 0", ValueError, r"eps must be a finite number > 0, got 0\.0", NO_CALL),
@@ -321,11 +327,11 @@ ROWS = [
     (CLI, "empty (0-byte) data file", EXIT_2, r"data file \S+ is empty \(0 bytes\); save the data with", ANY),
     (CLI, "empty (0-byte) .npz data file", EXIT_2, r"data file \S+ is empty \(0 bytes\); save the data with", ANY),
     (CLI, "empty (0-byte) model file", EXIT_2, r"model file \S+ is empty \(0 bytes\); save a model with", ANY),
-    (CLI, "random bytes as TorchScript model", EXIT_2, r"is not a TorchScript file; for a state dict pass", ANY),
+    (CLI, "random bytes as TorchScript model", EXIT_2, r"is neither a torch.export .pt2 nor a TorchScript file", ANY),
     (CLI, "random bytes as state dict", EXIT_2, r"is not a readable state dict of plain tensors", ANY),
     (CLI, "random bytes as .pt data", EXIT_2, r"not a readable tensor file .*; save the data with torch\.save", ANY),
     (CLI, "random bytes as .npz data", EXIT_2, r"is not a readable \.npz of plain arrays", ANY),
-    (CLI, "pickled code as TorchScript model", EXIT_2, r"is not a TorchScript file", ANY),
+    (CLI, "pickled code as TorchScript model", EXIT_2, r"is neither a torch.export .pt2 nor a TorchScript file", ANY),
     (CLI, "pickled code in .npz data", EXIT_2, r"is not a readable \.npz of plain arrays: .*allow_pickle=False", ANY),
 ]
 

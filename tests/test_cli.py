@@ -92,7 +92,7 @@ def test_a_pickle_that_would_run_code_is_refused_not_run(state_dict_file, tmp_pa
 
 BAD = [
     ("missing model", ["--model", "nope.pt"], "does not exist"),
-    ("not torchscript", ["--model", "{sd}"], "not a TorchScript file"),
+    ("a state dict without its class", ["--model", "{sd}"], "holds a state dict: pass --model-class"),
     ("unknown class", ["--model", "{sd}", "--model-class", "nope"], "model class must be"),
     ("wrong class", ["--model", "{sd}", "--model-class", "dense"], "does not fit dense"),
     ("eps zero", ["--model", "{sd}", "--model-class", "conv", "--eps", "0"], "eps must be"),

@@ -45,11 +45,60 @@ def test_after_a_crop_in_augmentation_sequential_output_has_shape_range_and_eps_
     assert not torch.equal(out, cropped)
 
 
-def test_after_range_independent_gaussian_noise_the_output_is_back_in_unit_range(conv_ae, digits):
-    seq = AugmentationSequential(RandomGaussianNoise(std=0.2, p=1.0), RandomUAE(conv_ae, p=1.0, steps=STEPS, seed=0))
+def test_after_kornia_gaussian_noise_the_output_is_back_in_unit_range(conv_ae, digits):
+    seq = AugmentationSequential(RandomGaussianNoise(std=0.05, p=1.0), RandomUAE(conv_ae, p=1.0, steps=STEPS, seed=0))
     torch.manual_seed(0)
-    out = seq(digits[:4])
+    noisy = seq[0](digits[:64], params=None)
+    assert float(noisy.min()) < 0.0 and float(noisy.max()) > 1.0  # the noise leaves [0, 1]: the case tested
+    out = seq(digits[:64])
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_normalised_images_from_kornia_normalize_are_refused_with_the_fix_as_by_the_core_and_torchattacks(
+    conv_ae, digits
+):
+    from kornia.augmentation import Normalize
+
+    from uae_plugin.integrations.torchattacks import UAE
+
+    seq = AugmentationSequential(
+        Normalize(mean=torch.tensor([0.5]), std=torch.tensor([0.5])), RandomUAE(conv_ae, p=1.0)
+    )
+    fix = r"must have values in \[0, 1\], got range \[-1, 1\]; undo the normalisation before attacking"
+    for attack in (seq, UAE(conv_ae, steps=2), MinMaxAttack(Reconstruction(conv_ae), steps=2)):
+        with pytest.raises(ValueError, match=fix):
+            attack((digits[:4] - 0.5) / 0.5 if attack is not seq else digits[:4])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_float64_and_float16_images_are_attacked_in_the_model_dtype_and_returned_in_theirs(conv_ae, digits, dtype):
+    x = digits[:2].to(dtype)
+    expected = RandomUAE(conv_ae, p=1.0, steps=STEPS, seed=0)(x.float())  # the same values, in the model's dtype
+    out = RandomUAE(conv_ae, p=1.0, steps=STEPS, seed=0)(x)
+    assert out.dtype == dtype
+    assert torch.allclose(out.float(), expected, atol=1e-3 if dtype == torch.float16 else 1e-6)
+
+
+def test_a_compiled_training_step_containing_random_uae_runs_and_trains(conv_ae, digits):
+    from uae_plugin.experiments.models import ConvAutoencoder
+
+    torch.manual_seed(0)
+    student = ConvAutoencoder()
+    aug = AugmentationSequential(RandomGaussianNoise(std=0.05, p=1.0), RandomUAE(conv_ae, p=0.5, steps=2, seed=0))
+
+    def step(x):
+        loss = (student(aug(x)) - x).pow(2).mean()
+        loss.backward()
+        return loss
+
+    loss = torch.compile(step, backend="aot_eager")(digits[:8])
+    assert torch.isfinite(loss) and aug[1].last_result is not None
+    assert all(float(p.grad.abs().sum()) > 0 for p in student.parameters())
+
+
+def test_random_uae_traces_as_two_graphs_around_one_break_for_the_attack(conv_ae, digits):
+    explained = torch._dynamo.explain(RandomUAE(conv_ae, p=1.0, steps=2, seed=0))(digits[:4])
+    assert (explained.graph_count, explained.graph_break_count) == (2, 1)
 
 
 def test_p_zero_leaves_input_unchanged_and_never_calls_the_model(conv_ae, digits):

@@ -258,3 +258,35 @@ def test_bad_batches_and_offline_data_raise_clear_errors(digits):
         _model(uae=None).generate_uaes(digits[:4])
     with pytest.raises(TypeError, match="encoder"):
         UAETransform("resnet18")
+
+
+class _RankRates(pl.Callback):
+    """Writes each rank's own UAE success rate of every step to ``folder/rank-<r>.txt``."""
+
+    def __init__(self, folder) -> None:
+        self.folder = folder
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        rate = pl_module.uae_transform.last_result.success_rate
+        with open(self.folder / f"rank-{trainer.global_rank}.txt", "a") as fh:
+            fh.write(f"{rate}\n")
+
+
+def test_under_ddp_with_two_processes_the_logged_success_rate_is_the_global_rate(mnist, tmp_path):
+    pl.seed_everything(0)
+    model = _model(uae="online", uae_fraction=1.0)
+    trainer = pl.Trainer(
+        max_steps=1,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[_RankRates(tmp_path)],
+    )
+    trainer.fit(model, DataLoader(TwoViews(mnist["x_train"][:32], _grey_transform()), 16))
+    rates = [float((tmp_path / f"rank-{r}.txt").read_text().split()[0]) for r in (0, 1)]
+    assert rates[0] != rates[1]  # the ranks attacked different digits: rank 0's rate alone would be wrong
+    assert float(trainer.callback_metrics["uae_success_rate"]) == pytest.approx(sum(rates) / 2)

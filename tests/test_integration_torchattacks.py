@@ -132,7 +132,7 @@ def test_with_normalization_the_reconstruction_gap_is_measured_in_pixels(conv_ae
 def test_with_normalization_unnormalised_images_are_refused(conv_ae, digits):
     atk = UAE(_ExpectsNormalised(conv_ae), **TINY)
     atk.set_normalization_used(mean=[MEAN], std=[STD])
-    with pytest.raises(ValueError, match="pass normalised images"):
+    with pytest.raises(ValueError, match=r"UAE input must have values in \[0, 1\], got range .*use x / 255"):
         atk(digits[:2] * 255)
 
 
@@ -204,17 +204,64 @@ def test_save_with_normalization_stores_pixel_space_images(conv_ae, digits, tmp_
     assert float(adv.min()) >= 0.0 and float((adv - x).abs().max()) <= 0.2 + 1e-5
 
 
-def test_save_prints_success_rate_and_mi_and_no_robust_accuracy(conv_ae, digits, capsys, tmp_path):
+def test_save_prints_progress_success_rate_mi_and_returns_torchattacks_verbose_tuple(conv_ae, digits, capsys, tmp_path):
     path = tmp_path / "uae.pt"
-    summary = UAE(conv_ae, eps=0.3, **TINY).save(DataLoader(digits[:4], batch_size=2), path, save_clean_inputs=True)
+    atk = UAE(conv_ae, eps=0.3, **TINY)
+    numbers = atk.save(DataLoader(digits[:4], batch_size=2), path, True, True, False, True)
     out = capsys.readouterr().out
-    assert "Success rate" in out and "Mean MI" in out and "L-inf" in out and "L2" in out
-    assert "Robust accuracy" not in out
+    assert "Save progress: 100.00 %" in out and "Success rate" in out and "Mean MI" in out and "L2" in out
     saved = torch.load(path, weights_only=True)
-    assert summary["samples"] == 4
-    assert summary["success"] == pytest.approx(float(saved["success"].float().mean()))
-    l2 = (saved["adv_inputs"] - saved["clean_inputs"]).flatten(1).norm(dim=1)
-    assert summary["l2"] == pytest.approx(float(l2.mean()), rel=1e-5) and summary["l2"] > 0
+    rob_acc, l2, seconds = numbers
+    assert rob_acc == pytest.approx(100 * (1 - float(saved["success"].float().mean())))
+    broken = (saved["adv_inputs"] - saved["clean_inputs"]).flatten(1).norm(dim=1)[saved["success"]]
+    assert l2 == pytest.approx(float(broken.mean()), rel=1e-5) and seconds > 0
+    assert atk.save(DataLoader(digits[:2], batch_size=2), verbose=False) is None
+
+
+def _pair_of_saves(atk, pgd, loader, tmp_path, *args):
+    """The same positional arguments to our save and to torchattacks' PGD.save; both files, both returns."""
+    ours, theirs = atk.save(loader, tmp_path / "ours.pt", *args), pgd.save(loader, tmp_path / "pgd.pt", *args)
+    return torch.load(tmp_path / "ours.pt"), torch.load(tmp_path / "pgd.pt"), ours, theirs
+
+
+@pytest.mark.parametrize("save_type", ["float", "int"])
+def test_mine_attack_save_matches_torchattacks_pgd_save_field_by_field(classifier, mnist, tmp_path, save_type):
+    x, y = _correct(classifier, mnist, 8)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+    atk, pgd = MINEAttack(classifier, eps=0.3, **FAST), torchattacks.PGD(classifier, eps=0.3, steps=2)
+    ours, theirs, mine_numbers, pgd_numbers = _pair_of_saves(
+        atk, pgd, loader, tmp_path, False, True, True, True, save_type
+    )
+    assert set(theirs) <= set(ours) and set(ours) - set(theirs) == {"success", "mi", "linf", "l2"}
+    for key in theirs:
+        if torch.is_tensor(theirs[key]):
+            assert (ours[key].dtype, ours[key].shape) == (theirs[key].dtype, theirs[key].shape), key
+        else:
+            assert ours[key] == theirs[key] == save_type
+    assert torch.equal(ours["labels"], y) and torch.equal(ours["clean_inputs"], theirs["clean_inputs"])
+    assert torch.equal(ours["preds"], _predict(classifier, atk.to_type(ours["adv_inputs"], "float")))
+    assert len(mine_numbers) == len(pgd_numbers) == 3 and all(isinstance(v, float) for v in mine_numbers)
+    assert mine_numbers[0] == pytest.approx(100 * float((ours["preds"] == y).float().mean()))
+    loaded = next(iter(Attack.load(tmp_path / "ours.pt", batch_size=8, load_predictions=True, load_clean_inputs=True)))
+    assert [t.shape[0] for t in loaded] == [len(y)] * 4
+
+
+def test_uae_save_in_torchattacks_order_keeps_clean_inputs_out_and_saves_reconstructions_as_predictions(
+    conv_ae, digits, tmp_path
+):
+    atk = UAE(conv_ae, eps=0.3, **TINY)
+    atk.save(DataLoader(digits[:4], batch_size=4), tmp_path / "uae.pt", False, True)  # verbose, return_verbose
+    assert "clean_inputs" not in torch.load(tmp_path / "uae.pt")
+    atk.save(DataLoader(digits[:4], batch_size=4), tmp_path / "uae.pt", False, False, True, False, "int")
+    saved = torch.load(tmp_path / "uae.pt")
+    assert saved["adv_inputs"].dtype == torch.uint8 and saved["save_type"] == "int"
+    with torch.no_grad():
+        assert torch.allclose(saved["preds"], conv_ae(atk.last_result.adv))
+
+
+def test_save_refuses_an_unknown_save_type_before_any_work(conv_ae, digits):
+    with pytest.raises(ValueError, match=r"double is not a valid type. \[Options: float, int\]"):
+        UAE(conv_ae, **TINY).save(DataLoader(digits[:2]), save_type="double")
 
 
 def test_save_refuses_an_empty_loader(conv_ae):

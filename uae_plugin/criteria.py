@@ -60,8 +60,13 @@ class Criterion:
         """Refuse, before any model call, input the model cannot take: a model with convolutions needs
         images ``[B, C, H, W]``. Remembers ``x``'s shape for the messages of the first model call."""
         self.batch_shape = tuple(x.shape)
-        if x.dim() != 4 and any(isinstance(m, nn.Conv2d) for m in self.model.modules()):
-            fix = "add the channel axis, e.g. x.unsqueeze(1)" if x.dim() == 3 else "reshape it to [B, C, H, W]"
+        convs = [m for m in self.model.modules() if isinstance(m, nn.Conv2d)]
+        if x.dim() != 4 and convs:
+            fix = "reshape it to [B, C, H, W]"
+            if x.dim() == 3 and x.shape[0] == convs[0].in_channels:  # one image [C, H, W]: no batch axis
+                fix = "add the batch axis, e.g. x.unsqueeze(0) for one image"
+            elif x.dim() == 3:  # a batch of single-channel images [B, H, W]
+                fix = "add the channel axis, e.g. x.unsqueeze(1)"
             raise ValueError(
                 f"x must be images [B, C, H, W] for {self.model_name}, which has convolutions; "
                 f"got shape {tuple(x.shape)}: {fix}"

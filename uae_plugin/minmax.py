@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -72,7 +73,8 @@ class MinMaxAttack:
         **settings: any other :class:`MinMaxSettings` field (step_size, mine_lr, ...).
 
     Shape:
-        x: ``[B, ...]`` float in [0, 1]; y: ``[B]`` labels (Classification only).
+        x: ``[B, ...]`` float in [0, 1] (any float dtype: the attack runs in the model's dtype, ``adv`` comes
+        back in ``x``'s); y: ``[B]`` labels (Classification only).
         Returns an :class:`AttackResult` with ``adv [B, ...]``, ``success/mi/gap [B]``.
 
     Example:
@@ -161,10 +163,12 @@ class MinMaxAttack:
             raise ValueError(f"x must be images [B, C, H, W] for similarity='conv', got shape {tuple(x.shape)}")
         keys = self._keys(x, index)
         seed = self._seed(seed)
-        if x.is_inference():
-            x = x.clone()
+        given = x.dtype
+        x = x.detach().to(model_dtype(self.criterion.model, x.dtype))  # a clone of an inference tensor too
         with borrowed(self.criterion.model, self.model_training), torch.enable_grad():
-            return self._minmax(x, y, keys, seed, penalty)
+            result = self._minmax(x.clone() if x.is_inference() else x, y, keys, seed, penalty)
+        result.adv = result.adv.to(given)
+        return result
 
     def _minmax(self, x: torch.Tensor, y: torch.Tensor | None, keys: torch.Tensor, seed: int, penalty: Any):
         """T iterations of: step on delta, fit the statistics networks, score, keep the best, update c."""
@@ -263,6 +267,12 @@ class MinMaxAttack:
             else:
                 delta.sub_(s.step_size * grad)
             torch.clamp(delta, box[0], box[1], out=delta)
+
+
+def model_dtype(model: torch.nn.Module, default: torch.dtype) -> torch.dtype:
+    """The dtype the attack runs in: that of the model's first floating-point parameter or buffer, else ``default``."""
+    tensors = itertools.chain(model.parameters(), model.buffers())
+    return next((t.dtype for t in tensors if t.is_floating_point()), default)
 
 
 def _check_seed(seed: Any) -> int | None:

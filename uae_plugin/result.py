@@ -14,7 +14,8 @@ class AttackResult:
     adv: ``[B, ...]`` the kept examples, same dtype and device as x.
     success: ``[B]`` bool, the criterion holds at ``adv`` (``f_x(adv) <= 0``;
         label flipped for Classification).
-    mi: ``[B]`` float32, the MINE estimate ``I(x, adv)`` that selected ``adv``.
+    mi: ``[B]`` float32, the estimate ``I(x, adv)`` that selected ``adv`` (the attack's estimator: the exact
+        Gaussian form by default, or MINE's DV bound).
     gap: ``[B]`` float32, ``f_x(adv)``.
     saturated: ``[B]`` bool, ``mi`` is a MINE estimate at its ``log N`` ceiling
         (``>= 0.9 log N``): a floor of the true value, not a measurement.

@@ -26,6 +26,7 @@ def check_images(x: Any, name: str = "x") -> None:
         raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)}); pass at least one sample")
     if x.numel() == 0:
         raise ValueError(f"{name} has no features (shape {tuple(x.shape)})")
+    x = x.detach()  # reading values of an input that requires grad is no autograd operation
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} contains NaN or Inf; clean the data before attacking")
     lo, hi = float(x.min()), float(x.max())
@@ -34,11 +35,33 @@ def check_images(x: Any, name: str = "x") -> None:
         raise ValueError(f"{name} must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; {hint}")
 
 
+UNIT_RANGE_SLACK = 0.3  # the tails of kornia's noise augmentations: RandomGaussianNoise(std=0.05) stays within 6 std
+
+
+def unit_range(x: torch.Tensor, who: str) -> torch.Tensor:
+    """The adapters' rule for images that reach them through an augmentation chain: ``x`` clamped to [0, 1].
+
+    Values within ``UNIT_RANGE_SLACK`` of [0, 1] (the tails of noise added before, as kornia's unit-range ops
+    allow) are clamped; NaN/Inf and values further out (normalised images, 8-bit values) raise ``ValueError``
+    with the fix. The core (:func:`check_images`) takes pixels straight from the user and allows no slack.
+    """
+    x = x.detach()
+    if not bool(torch.isfinite(x).all()):  # clamping would hide broken data
+        raise ValueError(f"{who} input contains NaN or Inf; clean the data first")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -UNIT_RANGE_SLACK or hi > 1.0 + UNIT_RANGE_SLACK:
+        raise ValueError(
+            f"{who} input must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; {range_hint(lo, hi)} "
+            f"(values within {UNIT_RANGE_SLACK} of [0, 1], e.g. after noise, are clamped)"
+        )
+    return x.clamp(0.0, 1.0)
+
+
 def range_hint(lo: float, hi: float, name: str = "x") -> str:
     """How to bring data in ``[lo, hi]`` into [0, 1]: divide 8-bit values by 255, else undo the normalisation."""
     if lo >= 0.0 and 1.0 < hi <= 255.0:
         return f"8-bit values? use {name} / 255"
-    return "undo the normalisation before attacking"
+    return "undo the normalisation before attacking (x * std + mean)"
 
 
 def check_labels(y: Any, batch: int, logits: torch.Tensor) -> None:

@@ -46,7 +46,7 @@ def generate(args: argparse.Namespace) -> None:
         check_count(args.limit, "--limit")
     check_count(args.workers, "--workers", minimum=0)
     out = _writable_folder(args.out)
-    model = load_model(args.model, args.model_class)
+    model = load_model(args.model, args.model_class, args.model_kwargs)
     image_size = tuple(args.image_size) if args.image_size is not None else None
     options = {"image_size": image_size, "channels": args.channels, "skip_bad": args.skip_bad}
     data = load_dataset(args.data, args.split, **options, limit=args.limit)

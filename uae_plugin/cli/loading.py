@@ -1,9 +1,13 @@
 """Read what the command line is given: models and data sets, without unsafe unpickling.
 
-Models: a TorchScript file (``torch.jit.save``), or a state dict (read with
-``torch.load(weights_only=True)``) plus the class to build, either a built-in
-name (``conv``, ``dense``) or ``package.module:ClassName`` (built with no
-arguments). Data (:func:`load_dataset`, a map-style Dataset read row by row):
+Models: a ``torch.export`` program (``.pt2``, ``torch.export.save``; the documented route), a
+TorchScript file (``torch.jit.save``, deprecated in torch 2.14, still read), or a state dict (read
+with ``torch.load(weights_only=True)``) plus the class to build: a built-in name (``conv``,
+``dense``), ``package.module:ClassName`` (importable from the current folder, as ``python -m``
+does) or ``path/to/file.py:ClassName``, built with ``--model-kwargs`` (a JSON object). A whole
+pickled model (``torch.save(model)``) is refused, never unpickled (unpickling runs code).
+
+Data (:func:`load_dataset`, a map-style Dataset read row by row):
 the built-in ``mnist`` digits, a ``.pt`` file holding a tensor (or a dict with
 key ``x``, labels under ``y``), a ``.npy`` file, a ``.npz`` file (key ``x`` or
 its only array, labels under ``y``; ``allow_pickle=False``), or a folder of
@@ -13,11 +17,16 @@ already lie in [0, 1].
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import importlib.util
+import json
 import os
+import pickle
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,46 +44,131 @@ BUILTIN_MODELS = {"conv": ConvAutoencoder, "dense": DenseAutoencoder}
 DATA_SUFFIXES = (".pt", ".npy", ".npz")
 
 
-def _model_class(spec: str) -> type[nn.Module]:
-    if spec in BUILTIN_MODELS:
-        return BUILTIN_MODELS[spec]
-    module_name, sep, class_name = spec.partition(":")
+CLASS_FORMS = "'conv', 'dense', 'package.module:ClassName' or 'path/to/file.py:ClassName'"
+SAVE_STATE_DICT = "save torch.save(model.state_dict(), path) and pass --model-class, or torch.export.save a .pt2"
+
+
+class ExportedModel(nn.Module):
+    """A ``torch.export`` program as a module; its train/eval mode was fixed at export, so ``train()`` only
+    sets this wrapper's flag (the program itself refuses ``train()``)."""
+
+    def __init__(self, program: nn.Module) -> None:
+        super().__init__()
+        self.program = program
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.program(x)
+
+    def train(self, mode: bool = True) -> ExportedModel:
+        self.training = mode
+        return self
+
+
+def add_model_arguments(p: argparse.ArgumentParser, what: str = "the model") -> None:
+    """``--model``, ``--model-class`` and ``--model-kwargs``, the same for every command that reads a model."""
+    p.add_argument(
+        "--model",
+        required=True,
+        help=f"{what}: a torch.export .pt2, a TorchScript file, or a state dict with --model-class",
+    )
+    p.add_argument("--model-class", default=None, help=f"for a state dict: {CLASS_FORMS}")
+    p.add_argument(
+        "--model-kwargs",
+        default=None,
+        help="the class's constructor arguments as a JSON object, e.g. '{\"width\": 32}'",
+    )
+
+
+def _import_class(spec: str) -> tuple[Any, str]:
+    """The object ``spec`` names and its name, from ``module:Name`` or ``file.py:Name``."""
+    module_name, sep, class_name = spec.rpartition(":")
     if not sep or not module_name or not class_name:
-        raise ValueError(
-            f"model class must be one of {sorted(BUILTIN_MODELS)} or 'package.module:ClassName', got {spec!r}"
-        )
-    if os.getcwd() not in sys.path:  # as `python -m` does: a module in the current folder imports
-        sys.path.insert(0, os.getcwd())
+        raise ValueError(f"model class must be one of {CLASS_FORMS}, got {spec!r}")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        if module_name.endswith(".py"):
+            if not Path(module_name).is_file():
+                raise ImportError(f"no file {module_name}")
+            loaded = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
+            module = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:  # as `python -m` does: a module in the current folder imports
+                sys.path.insert(0, os.getcwd())
+            module = importlib.import_module(module_name)
+        return getattr(module, class_name), class_name
     except (ImportError, AttributeError) as err:
         raise ValueError(f"cannot import model class {spec!r}: {err}") from err
+
+
+def _build(spec: str, kwargs_json: str | None) -> nn.Module:
+    """``cls(**kwargs)`` for the class ``spec`` names and the JSON object ``kwargs_json``."""
+    cls = BUILTIN_MODELS[spec] if spec in BUILTIN_MODELS else _import_class(spec)[0]
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise TypeError(f"model class {spec!r} is not an nn.Module subclass")
-    return cls
+    try:
+        kwargs = {} if kwargs_json is None else json.loads(kwargs_json)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--model-kwargs must be a JSON object, e.g. '{{\"width\": 32}}': {err}") from err
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--model-kwargs must be a JSON object of argument names, got {kwargs_json}")
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"cannot build {spec} with --model-kwargs {kwargs_json or '{}'}: {err}") from err
 
 
-def load_model(path: str | Path, model_class: str | None = None) -> nn.Module:
-    """A model in eval mode from a TorchScript file, or from a state dict with ``model_class``."""
+def _state_dict(path: Path) -> Any:
+    """``torch.load(weights_only=True)``: plain tensors only; a pickled object is refused with the fix."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError for a class in the pickle; RuntimeError/EOFError for damage
+        if isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err):  # never unpickled
+            raise ValueError(
+                f"{path} holds a pickled object (a whole model saved with torch.save(model)?), not plain tensors; "
+                f"it is not unpickled (that runs code): {SAVE_STATE_DICT}"
+            ) from err
+        raise ValueError(f"{path} is not a readable state dict of plain tensors ({type(err).__name__})") from err
+
+
+def _model_file(path: Path) -> nn.Module:
+    """A model stored whole: a ``.pt2`` export program, or a TorchScript file."""
+    if path.suffix == ".pt2":
+        try:
+            return ExportedModel(torch.export.load(str(path)).module())
+        except Exception as err:
+            raise ValueError(f"{path} is not a torch.export program: {error_summary(err)}") from err
+    try:
+        with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as err:
+        try:  # what else it is, read safely: a pickled object is named as one, a state dict asks for its class
+            state = _state_dict(path)
+        except ValueError as unread:
+            if "pickled object" in str(unread):
+                raise unread from err
+            state = None
+        if isinstance(state, dict):
+            raise ValueError(f"{path} holds a state dict: pass --model-class ({CLASS_FORMS})") from err
+        raise ValueError(
+            f"{path} is neither a torch.export .pt2 nor a TorchScript file; for a state dict pass --model-class "
+            f"({CLASS_FORMS})"
+        ) from err
+
+
+def load_model(path: str | Path, model_class: str | None = None, model_kwargs: str | None = None) -> nn.Module:
+    """A model in eval mode from a ``.pt2`` program or TorchScript file, or from a state dict with
+    ``model_class`` built with ``model_kwargs`` (a JSON object)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file {path} does not exist")
-    _not_empty(path, "model file", "save a model with torch.jit.save or torch.save(model.state_dict(), path)")
+    _not_empty(path, "model file", "save a model with torch.export.save or torch.save(model.state_dict(), path)")
     if model_class is None:
-        try:
-            with warnings.catch_warnings():  # torch 2.14 marks TorchScript deprecated; it still loads
-                warnings.simplefilter("ignore", FutureWarning)
-                return torch.jit.load(str(path), map_location="cpu").eval()
-        except (RuntimeError, ValueError) as err:
-            raise ValueError(
-                f"{path} is not a TorchScript file; for a state dict pass --model-class "
-                f"(one of {sorted(BUILTIN_MODELS)} or package.module:ClassName)"
-            ) from err
-    model = _model_class(model_class)()
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle.UnpicklingError for code, RuntimeError/EOFError for damage
-        raise ValueError(f"{path} is not a readable state dict of plain tensors ({type(err).__name__})") from err
+        if model_kwargs is not None:
+            raise ValueError("--model-kwargs builds a --model-class: pass both, or neither for a whole-model file")
+        return _model_file(path).eval()
+    model = _build(model_class, model_kwargs)
+    state = _state_dict(path)
     if not isinstance(state, dict):
         raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
     own = model.state_dict()
@@ -83,7 +177,7 @@ def load_model(path: str | Path, model_class: str | None = None) -> nn.Module:
     if missing or unexpected:
         raise ValueError(
             f"{path} does not fit {model_class}: missing keys {_first(missing)}, unexpected keys {_first(unexpected)}; "
-            "choose the --model-class the weights were saved from"
+            "choose the --model-class (and --model-kwargs) the weights were saved from"
         )
     try:
         model.load_state_dict(state)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ..settings import DEFAULT, REFERENCE
+from .loading import add_model_arguments
 
 
-def model_options(p: argparse.ArgumentParser) -> None:
-    """``--model``, ``--model-class``, ``--task``."""
-    p.add_argument("--model", required=True, help="TorchScript file, or a state dict with --model-class")
-    p.add_argument(
-        "--model-class", default=None, help="for a state dict: 'conv', 'dense' or 'package.module:ClassName'"
-    )
+def model_options(p: argparse.ArgumentParser, what: str = "the model") -> None:
+    """``--model``, ``--model-class``, ``--model-kwargs`` (:func:`add_model_arguments`) and ``--task``."""
+    add_model_arguments(p, what)
     p.add_argument(
         "--task",
         choices=("reconstruction", "contrastive"),
@@ -55,7 +53,10 @@ def attack_options(p: argparse.ArgumentParser, title: str = "attack", budget: bo
         "--steps", type=int, default=None, help=f"MinMax iterations T (default: the preset's, {DEFAULT.steps})"
     )
     g.add_argument(
-        "--mine-steps", type=int, default=None, help=f"inner MINE steps K (default: the preset's, {DEFAULT.mine_steps})"
+        "--mine-steps",
+        type=int,
+        default=None,
+        help=f"inner MINE steps K, for --estimator mine (default: the preset's, {DEFAULT.mine_steps})",
     )
     g.add_argument("--similarity", choices=("projection", "conv"), default="projection", help="pair source of the MI")
     g.add_argument(

@@ -87,7 +87,7 @@ def _data(args: argparse.Namespace) -> dict:
 def trial(args: argparse.Namespace) -> None:
     """``uae trial``: run the trial, print the table and the verdict, write the report to ``--out``."""
     out = Path(args.out)
-    model = load_model(args.model, args.model_class)
+    model = load_model(args.model, args.model_class, args.model_kwargs)
     data = _data(args)
     options = {
         k: v
@@ -146,10 +146,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Fine-tune copies of a trained model on train alone (none), train plus clean copies (copy), "
         "and train plus each augmentation (matched noise, the no-MI ablation, PGD, UAEs at each --eps), for the "
         "same number of steps and over several seeds; score each on a test set; report each arm's paired change "
-        "against none with a 95%% t-interval and a verdict (helps, harms, no measurable change). Writes "
+        "against none with a 95% t-interval and a verdict (helps, harms, no measurable change). Writes "
         "report.json, report.md and change_vs_none.png to --out, and resumes from it.",
     )
-    model_options(p)
+    model_options(p, "the trained model")
     p.add_argument(
         "--data",
         default="mnist",

@@ -38,6 +38,7 @@ def atomic_write(path: Path, write: Any) -> None:
     """Write via ``write(file_object)`` to a temporary file beside ``path``, fsync, then ``os.replace``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets the mode open() would give it
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -53,6 +54,13 @@ def atomic_write(path: Path, write: Any) -> None:
                 "free some space and rerun the same command to continue",
             ) from None
         raise
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it, then put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _disk_full(err: BaseException, folder: Path) -> bool:

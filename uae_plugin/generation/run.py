@@ -140,9 +140,9 @@ def generate_dataset(
     if show and kept:
         print(f"resuming {out}: {len(done)} of {len(mine)} chunks ({kept} samples) kept from the last run")
     desc = "UAE" if ranks.world == 1 else f"UAE rank 0/{ranks.world}"
-    # initial=kept: the rate counts only the samples attacked now; the attack's own bar moves within a chunk
+    # initial=kept: the rate counts only the samples attacked now; one bar: the attack's per-step bar stays off
     bar = tqdm(total=total, initial=kept, unit="sample", desc=desc, disable=not show)
-    inner_progress, attack.progress = attack.progress, show
+    inner_progress, attack.progress = attack.progress, False
     error = None
     try:
         for number, (x, rest) in zip(mine, source.chunks(list(rows.values()), num_workers), strict=True):

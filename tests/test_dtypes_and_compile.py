@@ -1,0 +1,71 @@
+"""Any float dtype in, the same dtype out; a torch.compile'd model attacked like the eager one; honest messages."""
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from uae_plugin import MinMaxAttack, Reconstruction
+from uae_plugin.experiments.models import ConvAutoencoder
+
+TINY = dict(steps=3, seed=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+def test_data_in_another_float_dtype_is_attacked_in_the_model_dtype_and_returned_in_its_own(conv_ae, digits, dtype):
+    x = digits[:4].to(dtype)
+    res = MinMaxAttack(Reconstruction(conv_ae), **TINY)(x)
+    expected = MinMaxAttack(Reconstruction(conv_ae), **TINY)(x.float())  # the same values, in float32
+    assert res.adv.dtype == dtype
+    assert torch.equal(res.adv, expected.adv.to(dtype)) and torch.equal(res.success, expected.success)
+
+
+def test_a_float64_model_is_attacked_in_float64_and_float32_data_comes_back_float32(conv_ae, digits):
+    model = ConvAutoencoder()
+    model.load_state_dict(conv_ae.state_dict())
+    model = model.double().eval()
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].dtype))
+    res = MinMaxAttack(Reconstruction(model), **TINY)(digits[:2])
+    assert res.adv.dtype == torch.float32 and set(seen) == {torch.float64}
+    assert bool(((res.adv - digits[:2]).abs() <= 0.1 + 1e-6).all())
+
+
+def test_an_input_that_requires_grad_is_attacked_without_a_torch_warning(conv_ae, digits):
+    x = digits[:2].clone().requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = MinMaxAttack(Reconstruction(conv_ae), **TINY)(x)
+    assert not res.adv.requires_grad and x.grad is None
+
+
+def test_an_attack_on_a_torch_compiled_model_gives_the_uaes_of_the_eager_model(conv_ae, digits):
+    x = digits[:4]
+    eager = MinMaxAttack(Reconstruction(conv_ae), **TINY)(x)
+    compiled = MinMaxAttack(Reconstruction(torch.compile(conv_ae, backend="aot_eager")), **TINY)(x)
+    assert torch.allclose(compiled.adv, eager.adv, atol=1e-6)
+    assert torch.equal(compiled.success, eager.success)
+
+
+@pytest.mark.parametrize(
+    ("shape", "fix"),
+    [
+        ((3, 32, 32), r"add the batch axis, e.g. x.unsqueeze\(0\) for one image"),
+        ((5, 32, 32), r"add the channel axis, e.g. x.unsqueeze\(1\)"),
+    ],
+    ids=["one colour image", "a batch without channels"],
+)
+def test_a_rank_3_input_is_told_whether_it_lacks_the_batch_or_the_channel_axis(shape, fix):
+    colour = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 3, 3, padding=1))
+    with pytest.raises(ValueError, match=rf"got shape \({shape[0]}, 32, 32\): {fix}"):
+        MinMaxAttack(Reconstruction(colour), **TINY)(torch.rand(shape))
+
+
+def test_the_torchattacks_adapter_returns_float64_images_as_float64_with_the_core_uaes(conv_ae, digits):
+    from uae_plugin.integrations.torchattacks import UAE
+
+    x = digits[:2].double()
+    adv = UAE(conv_ae, mine_steps=1, **TINY)(x)
+    assert adv.dtype == torch.float64
+    assert torch.equal(adv, MinMaxAttack(Reconstruction(conv_ae), mine_steps=1, **TINY)(x).adv)
