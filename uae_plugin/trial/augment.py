@@ -63,7 +63,8 @@ def augmentations(
     ``pgd``); the UAEs are made whenever any of them is asked (noise takes their L2 sizes). ``stats``: the UAEs'
     success rate and mean MI, and the mean L2 ``||x' - x||`` of every kind made."""
     options = {**attack_options, "eps": eps, "seed": seed}
-    uae = _attack_rows(MinMaxAttack(criterion, **options), src, folder and folder / "uae")
+    attack = MinMaxAttack(criterion, **options)
+    uae = _attack_rows(attack, src, folder and folder / "uae")
     made = {"uae": uae["adv"]}
     stats: dict[str, Any] = {
         "uae_success_rate": float(uae["success"].float().mean()),
@@ -77,8 +78,7 @@ def augmentations(
     if "noise" in kinds:
         made["noise"] = matched_gaussian_noise(src, made["uae"], seed=seed)
     if "pgd" in kinds:
-        steps = MinMaxAttack(criterion, **options).settings.steps
-        made["pgd"] = _pgd(criterion, src, eps, steps, seed, folder and folder / "pgd.pt")
+        made["pgd"] = _pgd(criterion, src, eps, attack.settings.steps, seed, folder and folder / "pgd.pt")
     stats["l2"] = {kind: _l2(src, adv) for kind, adv in made.items()}
     return {k: v for k, v in made.items() if k in kinds}, stats
 
