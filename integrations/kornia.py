@@ -20,6 +20,7 @@ from torch import nn
 
 from uae_plugin import AttackResult, Contrastive, Criterion, MinMaxAttack, Reconstruction
 from uae_plugin._extras import require
+from uae_plugin.online import model_device, replace_rows
 from uae_plugin.validation import unit_range
 
 IntensityAugmentationBase2D = require(
@@ -180,18 +181,12 @@ class RandomUAE(IntensityAugmentationBase2D):
     @torch.compiler.disable  # a loop with data-dependent steps: in a compiled step it runs eagerly, as one break
     def _replace_rows(self, input: torch.Tensor, rows: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
         """``input`` with the rows ``[B]`` bool replaced by their UAEs, found on the model's device and dtype."""
-        self.last_rows, self.last_result = rows, None
-        if not bool(rows.any()):
-            return input
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                "RandomUAE runs an attack that needs autograd and cannot run under torch.inference_mode(); "
-                "use torch.no_grad() instead, or call it outside"
-            )
-        x = unit_range(input[rows], "RandomUAE")  # normalised images refused, noise tails clamped
-        x = x.to(next(self.model.parameters(), x).device)
-        index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if self.same_on_batch else None
-        self.last_result = self._attack(x, index=index, seed=int(seed.reshape(-1)[0]))
-        out = input.clone()
-        out[rows] = self.last_result.adv.to(input.device, input.dtype)
+        self.last_rows = rows
+
+        def attack(chosen: torch.Tensor) -> AttackResult:
+            x = unit_range(chosen, "RandomUAE")  # normalised images refused, noise tails clamped
+            index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if self.same_on_batch else None
+            return self._attack(x, index=index, seed=int(seed.reshape(-1)[0]))
+
+        out, self.last_result = replace_rows(input, rows, attack, model_device(self.model, input))
         return out

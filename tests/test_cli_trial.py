@@ -80,9 +80,10 @@ def test_a_quick_trial_on_the_users_module_and_data_writes_the_report(project):
     done = uae("trial", *QUICK, "--out", "trial", "--no-progress", cwd=project)
     assert done.returncode == 0, done.stderr
     assert "uae trial: SilhouetteAE on 128 training rows; 40 rows (20%) of --data held out" in done.stdout
-    assert "| uae@0.1 |" in done.stdout and "| copy |" in done.stdout
+    assert "| uae@0.3 |" in done.stdout and "| copy |" in done.stdout
     report = json.loads((project / "trial" / "report.json").read_text())
-    assert set(report["scores"]) == {"none", "copy", "noise@0.1", "nomi@0.1", "pgd@0.1", "uae@0.1"}
+    assert set(report["scores"]) == {"none", "copy", "noise@0.3", "nomi@0.3", "pgd@0.3", "uae@0.3"}
+    assert report["metrics"] == ["clean", "adversarial"]
     assert report["recommendation"] in done.stdout
     for name in ("report.md", "change_vs_none.png", "examples.png"):
         assert (project / "trial" / name).stat().st_size > 0
@@ -94,7 +95,7 @@ def test_a_rerun_resumes_and_shows_the_progress_bar_to_its_end(project):
     assert "uae trial (arm x seed)" in first.stderr and "4/4" in first.stderr
     again = uae("trial", *QUICK, "--arms", "uae", "--out", "resumed", cwd=project)
     assert again.returncode == 0 and "uae trial (arm x seed)" not in again.stderr  # nothing left to fine-tune
-    assert json.loads((project / "resumed" / "report.json").read_text())["scores"]["uae@0.1"]
+    assert json.loads((project / "resumed" / "report.json").read_text())["scores"]["uae@0.3"]
 
 
 @pytest.mark.parametrize(
@@ -105,6 +106,9 @@ def test_a_rerun_resumes_and_shows_the_progress_bar_to_its_end(project):
         (("--eps", "0"), "eps must be a finite number > 0"),
         (("--test-fraction", "1.5"), "--test-fraction must be in (0, 1)"),
         (("--task", "contrastive", "--data", "unlabelled.npz"), "--data holds no labels"),
+        (("--metrics", "clean", "robustness"), "metrics: unknown metric 'robustness'"),
+        (("--test-eps", "2"), "test_eps must be an L-inf budget in (0, 1]"),
+        (("--target", "clean", "--task", "contrastive"), "target='clean'"),
     ],
 )
 def test_bad_input_ends_in_one_line_before_any_training(project, extra, message):
@@ -137,4 +141,22 @@ def test_a_contrastive_trial_on_a_colour_image_folder_reads_the_classes_as_label
     assert done.returncode == 0, done.stderr
     assert "ColourAE on 32 training rows; 8 rows (20%) of --data held out" in done.stdout
     scores = json.loads((project / "pictures-trial" / "report.json").read_text())["scores"]
-    assert set(scores) == {"none", "uae@0.1"} and all(0 <= s <= 1 for v in scores.values() for s in v)
+    assert set(scores) == {"none", "uae@0.3"} and all(0 <= s <= 1 for v in scores.values() for s in v)
+
+
+def test_every_metric_and_an_online_arm_on_the_users_module_and_data(project):
+    done = uae("trial", *QUICK, "--metrics", "clean", "adversarial", "corruption", "--test-eps", "0.1",
+               "--arms", "online-pgd", "uae", "--target", "clean", "--out", "robust", "--no-progress",
+               cwd=project)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "clean: change vs none | adversarial (mean ± sd) | adversarial: change vs none | corruption" in done.stdout
+    assert "the online arms attack 50% of every batch for 5 steps" in done.stdout
+    report = json.loads((project / "robust" / "report.json").read_text())
+    assert report["metrics"] == ["clean", "adversarial", "corruption"]
+    assert report["config"]["metric_settings"]["robustness"]["test_eps"] == 0.1
+    assert report["config"]["target"] == "clean"
+    details = report["by_metric"]["corruption"]["details"]["online-pgd@0.3"][0]
+    assert set(details["gaussian_noise"]) == {"1", "2", "3", "4", "5"}
+    by_metric = report["by_metric"]
+    for arm, values in by_metric["adversarial"]["scores"].items():
+        assert all(a >= c for a, c in zip(values, by_metric["clean"]["scores"][arm], strict=True))

@@ -149,7 +149,7 @@ def test_out_holds_the_json_report_the_table_and_the_pictures(stored):
     saved = json.loads((out / "report.json").read_text())
     assert saved["scores"] == report.scores and saved["verdict"] == report.verdict
     assert saved["recommendation"] == report.recommendation
-    assert (out / "report.md").read_text().startswith("| arm |")
+    assert "| arm | clean (mean ± sd) | clean: change vs none | adversarial" in (out / "report.md").read_text()
     assert (out / "change_vs_none.png").read_bytes()[:8] == PNG
     assert (out / "examples.png").read_bytes()[:8] == PNG
 
@@ -203,7 +203,7 @@ def test_normalised_test_data_is_refused_naming_x_test(model, split):
 
 
 def test_a_contrastive_trial_without_labels_or_score_says_what_it_needs(model, split):
-    with pytest.raises(ValueError, match="needs labels: pass y_train and y_test, or a score"):
+    with pytest.raises(ValueError, match="need class labels: pass y_train and y_test, or your own score"):
         run_trial(model, split["x_train"], split["x_test"], task="contrastive", **TINY)
 
 

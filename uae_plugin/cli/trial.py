@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from ..trial import run_trial
+from ..trial.online import online_cost
 from .loading import load_dataset, load_model
 from .options import attack_options, image_options, model_options
 
@@ -103,9 +104,18 @@ def trial(args: argparse.Namespace) -> None:
     }
     seeds = args.seeds[: QUICK["seeds"]] if args.quick else args.seeds
     eps = args.eps[:1] if args.quick else args.eps
+    online = [a for a in args.arms if a.startswith("online-")]
+    cost = max((online_cost(a, args.online_steps, args.online_fraction) for a in online), default=1.0)
     print(
         f"uae trial: {model.original_name if isinstance(model, torch.jit.ScriptModule) else type(model).__name__} "
-        f"on {len(data['x_train'])} training rows; {data['how']}; seeds {seeds}; eps {eps}"
+        f"on {len(data['x_train'])} training rows; {data['how']}; seeds {seeds}; eps {eps}; "
+        f"metrics {' '.join(args.metrics)}"
+        + (
+            f"; the online arms attack {args.online_fraction:.0%} of every batch for {args.online_steps} steps "
+            f"(each of their fine-tunes costs about {cost:.1f}x a plain one)"
+            if online
+            else ""
+        )
         + ("; a smoke run (--quick): its numbers mean nothing" if args.quick else ""),
         flush=True,
     )
@@ -125,6 +135,13 @@ def trial(args: argparse.Namespace) -> None:
         n_augment=args.augment,
         attack_options=options,
         attack_seed=args.attack_seed,
+        metrics=args.metrics,
+        test_eps=args.test_eps,
+        test_attack=args.test_attack,
+        robust_rows=args.robust_rows,
+        target=args.target,
+        online_steps=args.online_steps,
+        online_fraction=args.online_fraction,
         y_train=data["y_train"],
         y_test=data["y_test"],
     )
@@ -138,16 +155,19 @@ def trial(args: argparse.Namespace) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..trial import ARMS, DEFAULT_EPS
+    from ..trial import ARMS, DEFAULT_ARMS, DEFAULT_EPS, DEFAULT_METRICS, DEFAULT_SEEDS, DEFAULT_TEST_EPS, METRICS
+    from ..trial.online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS
 
     p = sub.add_parser(
         "trial",
         help="does UAE augmentation help my model? a controlled trial with noise, no-MI and PGD controls",
         description="Fine-tune copies of a trained model on train alone (none), train plus clean copies (copy), "
-        "and train plus each augmentation (matched noise, the no-MI ablation, PGD, UAEs at each --eps), for the "
-        "same number of steps and over several seeds; score each on a test set; report each arm's paired change "
-        "against none with a 95% t-interval and a verdict (helps, harms, no measurable change). Writes "
-        "report.json, report.md and change_vs_none.png to --out, and resumes from it.",
+        "train plus each augmentation (matched noise, the no-MI ablation, PGD, UAEs at each --eps), and, when "
+        "asked, with attacks made in every training step (online-uae, online-pgd: adversarial training), for the "
+        "same number of steps and over several seeds; score each on every --metrics (clean error, error under a "
+        "PGD attack at --test-eps, error on common corruptions); report each arm's paired change against none "
+        "per metric, with a Holm-corrected verdict (helps, harms, no measurable change). Writes report.json, "
+        "report.md and change_vs_none.png to --out, and resumes from it.",
     )
     model_options(p, "the trained model")
     p.add_argument(
@@ -160,7 +180,48 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--test-fraction", type=float, default=0.2, help="share of --data held out without --test-data (0.2)"
     )
     p.add_argument("--out", required=True, help="report folder (created; reused to resume)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning seeds, at least 2 (0 1 2)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SEEDS),
+        help=f"fine-tuning seeds, a list of at least 2 ({' '.join(map(str, DEFAULT_SEEDS))})",
+    )
+    p.add_argument(
+        "--metrics",
+        nargs="+",
+        default=list(DEFAULT_METRICS),
+        metavar="METRIC",
+        help=f"what every fine-tuned model is scored on, from {', '.join(METRICS)} "
+        f"({' '.join(DEFAULT_METRICS)}; corruption needs image rows and kornia, knn a contrastive trial)",
+    )
+    p.add_argument(
+        "--test-eps",
+        type=float,
+        default=DEFAULT_TEST_EPS,
+        help=f"L-inf budget of the adversarial metric, in (0, 1] (8/255 = {DEFAULT_TEST_EPS:.4f}, the robust-SSL "
+        "anchors' on natural images; 0.1-0.3 is usual for digits)",
+    )
+    p.add_argument(
+        "--test-attack",
+        choices=("pgd", "autoattack"),
+        default="pgd",
+        help="attack of the adversarial metric: pgd (PGD-20, random start) or autoattack (torchattacks', "
+        "contrastive only)",
+    )
+    p.add_argument(
+        "--robust-rows",
+        type=int,
+        default=None,
+        help="score the adversarial and corruption metrics on this many test rows (a seeded subset; default all)",
+    )
+    p.add_argument(
+        "--target",
+        choices=("self", "clean"),
+        default="self",
+        help="an augmented row is trained to reconstruct itself (self: the paper's augmentation) or its clean "
+        "source (clean: denoising); reconstruction only (self)",
+    )
     p.add_argument(
         "--eps",
         type=float,
@@ -171,9 +232,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--arms",
         nargs="+",
-        default=list(ARMS),
+        default=list(DEFAULT_ARMS),
         metavar="ARM",
-        help=f"arms to run, from {', '.join(ARMS)} (all; none always runs)",
+        help=f"arms to run, from {', '.join(ARMS)} ({' '.join(DEFAULT_ARMS)}; none always runs; the online arms "
+        "attack part of every training batch and cost more)",
+    )
+    p.add_argument(
+        "--online-steps",
+        type=int,
+        default=DEFAULT_ONLINE_STEPS,
+        help=f"attack steps of the online arms in every training step ({DEFAULT_ONLINE_STEPS})",
+    )
+    p.add_argument(
+        "--online-fraction",
+        type=float,
+        default=DEFAULT_ONLINE_FRACTION,
+        help=f"share of every training batch the online arms attack ({DEFAULT_ONLINE_FRACTION})",
     )
     p.add_argument(
         "--fit-steps",

@@ -26,7 +26,9 @@ DEFAULT_EPOCHS = 2
 MIN_STEPS = 100
 SCORE_BATCH = 256
 
-Fit = Callable[..., nn.Module]  # fit(model, data, *, steps, seed) -> model
+Fit = Callable[..., nn.Module]  # fit(model, data, *, steps, seed[, targets][, augment]) -> model
+Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]  # loss(model, inputs, targets) -> scalar
+Augment = Callable[[nn.Module, torch.Tensor, int], torch.Tensor]  # augment(model, x, step) -> inputs
 Score = Callable[[nn.Module, Data], float]  # score(model, x_test) -> float, lower is better
 
 
@@ -49,19 +51,20 @@ def batch_order(n: int, batch_size: int, steps: int, seed: int) -> Iterator[torc
 
 
 class AdamFit:
-    """``fit(model, data, *, steps, seed)``: ``steps`` Adam steps (``lr``) on batches of ``batch_size`` rows of
-    ``data`` (:func:`batch_order`), each minimising ``loss(model, batch)``; under ``torch.manual_seed(seed)``
-    (dropout and other draws of the model), the caller's RNG state restored after. Returns ``model`` in eval mode.
+    """``fit(model, data, *, steps, seed, targets=None, augment=None)``: ``steps`` Adam steps (``lr``) on batches of
+    ``batch_size`` rows of ``data`` (:func:`batch_order`), each minimising ``loss(model, inputs, targets)``; under
+    ``torch.manual_seed(seed)`` (dropout and other draws of the model), the caller's RNG state restored after.
+    Returns ``model`` in eval mode.
 
-    The default ``loss`` is the reconstruction error ``mean (x - g(x))^2`` of the batch against itself.
+    - ``targets``: rows aligned with ``data`` (a denoising fit: an augmented row is trained towards its clean
+      source); default: each row is its own target.
+    - ``augment(model, x, step) -> inputs``: an online augmentation, called on every batch with the model as it is
+      at that step (e.g. rows replaced by attacks against it); the targets stay the batch's rows.
+
+    The default ``loss`` is the reconstruction error ``mean (t - g(x))^2`` of the inputs against the targets.
     """
 
-    def __init__(
-        self,
-        lr: float = DEFAULT_LR,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        loss: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
-    ) -> None:
+    def __init__(self, lr: float = DEFAULT_LR, batch_size: int = DEFAULT_BATCH_SIZE, loss: Loss | None = None) -> None:
         self.lr, self.batch_size = lr, batch_size
         self.loss = loss if loss is not None else reconstruction_loss
 
@@ -70,22 +73,34 @@ class AdamFit:
             f"AdamFit(lr={self.lr:g}, batch_size={self.batch_size}, loss={getattr(self.loss, '__name__', self.loss)})"
         )
 
-    def __call__(self, model: nn.Module, data: Data, *, steps: int, seed: int) -> nn.Module:
+    def __call__(
+        self,
+        model: nn.Module,
+        data: Data,
+        *,
+        steps: int,
+        seed: int,
+        targets: Data | None = None,
+        augment: Augment | None = None,
+    ) -> nn.Module:
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model.train()
-            for idx in batch_order(count(data), self.batch_size, steps, seed):
-                loss = self.loss(model, on_device_of(model, take(data, idx)))
+            for step, idx in enumerate(batch_order(count(data), self.batch_size, steps, seed)):
+                x = on_device_of(model, take(data, idx))
+                target = x if targets is None else on_device_of(model, take(targets, idx))
+                inputs = x if augment is None else augment(model, x, step)
+                loss = self.loss(model, inputs, target)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
         return model.eval()
 
 
-def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``mean (x - g(x))^2`` over the batch's elements."""
-    return F.mse_loss(model(x), x)
+def reconstruction_loss(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean (t - g(x))^2`` over the batch's elements (``t = x`` unless the fit denoises)."""
+    return F.mse_loss(model(x), target)
 
 
 @torch.no_grad()

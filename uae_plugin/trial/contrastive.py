@@ -37,7 +37,8 @@ class SimCLRLoss:
         require("kornia.augmentation", "task='contrastive' (its default fit)")
         self.augment = augment
 
-    def __call__(self, encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, encoder: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """NT-Xent of the views of ``x``; ``target`` (the fit's) is not used: the views are their own targets."""
         if self.augment is None:
             self.augment = default_augmentation(x.shape[1], tuple(x.shape[-2:]))
         z0, z1 = encoder(self.augment(x)).flatten(1), encoder(self.augment(x)).flatten(1)

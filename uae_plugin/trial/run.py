@@ -1,13 +1,18 @@
-"""``run_trial``: does UAE augmentation help *this* model? A controlled trial on the user's own model and data.
+"""``run_trial``: does UAE augmentation help *this* model, on clean data and under attack? A controlled trial on
+the user's own model and data.
 
 For every arm ``a`` (:mod:`.arms`) and seed ``s``: a copy of the trained model continues training on the arm's
-data ``train ∪ aug_a`` for the same budget (:mod:`.budget`), then is scored on the test set; the per-seed
-differences against ``none`` give each arm's verdict (:mod:`.verdict`). The augmentations are made once per ε
-from the given model and shared by every seed; the seeds vary the fine-tuning (batch order, the model's own
-random draws), so the verdict is about this model and this data.
+data for the same budget (:mod:`.budget`): ``train ∪ aug_a`` for the offline arms, the training rows with a fraction
+of every batch attacked against the current model for the online ones (:mod:`.online`). Every fine-tuned model is
+then scored on every metric (:mod:`.metrics`: clean, adversarial, corruption, ...), and the per-seed differences
+against ``none`` give each arm's corrected verdict per metric (:mod:`.verdict`, :mod:`.report`).
 
-Cost: one generation per ε (UAE, no-MI ablation, PGD: three attacks of T steps on the augmented rows) plus
-arms × seeds fine-tunes and their scores, plus one score of the given model; nothing else.
+The phases: plan and check (:mod:`.plan`, everything that can be refused is refused before any work), generate
+(the offline augmentations, once per ε from the given model), fine-tune and score, report.
+
+Cost: one generation per ε (three attacks of T steps on the augmented rows), arms × seeds fine-tunes (an online
+arm's steps cost about ``1 + fraction (T_online + 2)`` plain ones), and per fine-tuned model its scores (the
+adversarial metric is one attack of ``ADVERSARIAL_STEPS`` steps on the robustness rows); nothing else.
 """
 
 from __future__ import annotations
@@ -24,44 +29,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..criteria import Contrastive, Reconstruction
-from ..generation import tensor_digest
-from ..minmax import MinMaxAttack
-from .arms import DEFAULT_ARMS, DEFAULT_EPS, Arm, plan_arms
-from .augment import augmentations, augmented_rows
-from .budget import DEFAULT_BATCH_SIZE, DEFAULT_LR, AdamFit, default_steps, reconstruction_error
-from .checks import (
-    check_labels,
-    check_model_takes,
-    check_seeds,
-    checked_score,
-    describe_callable,
-    digest_rows,
-)
-from .report import TrialReport, examples_of
-from .rows import Data, check_data, count, join, on_device_of, take
+from .arms import DEFAULT_ARMS, DEFAULT_EPS, Arm
+from .augment import augmentations
+from .budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
+from .metrics import DEFAULT_TEST_EPS
+from .online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS, OnlineAttack, online_cost
+from .plan import DEFAULT_SEEDS, Plan, plan_trial
+from .report import MetricResult, TrialReport, examples_of
+from .rows import Data, join, on_device_of, take
 from .store import TrialFolder
-
-TASKS = ("reconstruction", "contrastive")
-RESERVED_OPTIONS = ("eps", "seed")  # set by the trial per arm
-
-
-def _defaults(task: str, fit: Any, score: Any, x_train: Data, y_train: Any, y_test: Any, n_test: int, lr, batch):
-    """The fit and score to use: the user's, or the task's defaults (contrastive ones need lightly and labels)."""
-    if task == "reconstruction":
-        return fit or AdamFit(lr=lr, batch_size=batch), score or reconstruction_error
-    from .contrastive import KNNError, SimCLRLoss  # needs the [lightly] extra only for its defaults
-
-    if score is None:
-        if y_train is None or y_test is None:
-            raise ValueError(
-                "task='contrastive' scores by kNN error, which needs labels: pass y_train and y_test, "
-                "or a score(model, x_test) -> float (lower is better)"
-            )
-        score = KNNError(
-            x_train, check_labels(y_train, count(x_train), "y_train"), check_labels(y_test, n_test, "y_test")
-        )
-    return fit or AdamFit(lr=lr, batch_size=batch, loss=SimCLRLoss()), score
 
 
 def run_trial(
@@ -71,10 +47,15 @@ def run_trial(
     *,
     task: str = "reconstruction",
     fit: Callable[..., nn.Module] | None = None,
-    score: Callable[[nn.Module, Data], float] | None = None,
+    score: Callable[[nn.Module, Data], float] | dict[str, Callable[[nn.Module, Data], float]] | None = None,
+    metrics: Sequence[str] | None = None,
+    test_eps: float = DEFAULT_TEST_EPS,
+    test_attack: str = "pgd",
+    robust_rows: int | None = None,
+    target: str = "self",
     arms: Sequence[str] = DEFAULT_ARMS,
     eps: Sequence[float] = DEFAULT_EPS,
-    seeds: Sequence[int] = (0, 1, 2),
+    seeds: Sequence[int] = DEFAULT_SEEDS,
     out: str | os.PathLike | None = None,
     progress: bool = True,
     steps: int | None = None,
@@ -83,151 +64,169 @@ def run_trial(
     n_augment: int | None = None,
     attack_options: dict[str, Any] | None = None,
     attack_seed: int = 0,
+    online_steps: int = DEFAULT_ONLINE_STEPS,
+    online_fraction: float = DEFAULT_ONLINE_FRACTION,
     y_train: torch.Tensor | None = None,
     y_test: torch.Tensor | None = None,
 ) -> TrialReport:
-    """Does augmenting with UAEs help ``model``? Every arm fine-tunes a copy of it; the report says, with controls.
+    """Does augmenting with UAEs help ``model``, on clean data and under attack? Every arm fine-tunes a copy of it;
+    the report says, per metric, with controls and a correction for the many comparisons.
 
     Args:
         model: the user's *trained* model (an autoencoder for ``"reconstruction"``, an encoder for
             ``"contrastive"``); never modified: each arm trains a deep copy.
         x_train, x_test: tensors ``[N, ...]`` in [0, 1], or map-style Datasets of rows ``x`` or ``(x, ...)``.
-        task: ``"reconstruction"`` or ``"contrastive"``; sets the attack's criterion and the default fit and score.
-        fit: ``fit(model, data, *, steps, seed) -> model`` continues training on the arm's data (a tensor or
-            Dataset of rows). Default: :class:`~uae_plugin.trial.budget.AdamFit` (Adam, ``lr``, ``batch_size``) on
-            the reconstruction loss, or on NT-Xent between SimCLR views (contrastive, needs ``[lightly]``).
-        score: ``score(model, x_test) -> float``, lower is better. Default: test MSE per element, or kNN error
-            (contrastive, needs ``y_train`` and ``y_test``).
-        arms: from ``none, copy, noise, nomi, pgd, uae`` (``none`` always runs: it is the reference).
-        eps: the L-inf budgets; each gives its own uae, noise, nomi and pgd arms.
+        task: ``"reconstruction"`` or ``"contrastive"``; sets the attack's criterion and the default fit and scores.
+        fit: ``fit(model, data, *, steps, seed) -> model`` continues training on the arm's data. It also gets
+            ``targets=`` (with ``target="clean"``) and ``augment=`` (the online arms); a fit that cannot take them
+            is refused for those. Default: :class:`~uae_plugin.trial.budget.AdamFit` on the reconstruction loss,
+            or on NT-Xent between SimCLR views (contrastive, needs ``[lightly]``).
+        score: ``score(model, x_test) -> float`` (lower is better): the ``"clean"`` metric; or a dict of named
+            callables, whose names are the metrics (they replace built-ins of the same name).
+        metrics: from ``clean, adversarial, corruption, knn`` (:mod:`uae_plugin.trial.metrics`); default
+            ``("clean", "adversarial")``, or the names of a dict ``score``. Contrastive built-ins need labels.
+        test_eps: the L-inf budget of the adversarial metric, in (0, 1] (default 8/255, the robust-SSL anchors').
+        test_attack: ``"pgd"`` (the core's PGD-20, random start, seed ``attack_seed``) or ``"autoattack"``
+            (torchattacks', contrastive only).
+        robust_rows: score the adversarial and corruption metrics on this many test rows (a seeded subset).
+        target: ``"self"`` (an augmented row is trained to reconstruct itself: the paper's augmentation) or
+            ``"clean"`` (to reconstruct its clean source: denoising); reconstruction only. Online arms: clean.
+        arms: from ``none, copy, noise, nomi, pgd, uae, online-uae, online-pgd`` (``none`` always runs).
+        eps: the L-inf budgets of the augmentations; each gives its own per-ε arms.
         seeds: at least 2 fine-tuning seeds (a verdict compares per-seed differences).
         out: a folder for the generated sets, the scores so far (a rerun resumes) and the report
             (``report.json``, ``report.md``, ``change_vs_none.png``, ``examples.png``).
         steps: fine-tuning steps of every arm (default: two passes over ``x_train`` at ``batch_size``, >= 100).
-        n_augment: how many training rows get an augmentation (default all; a seeded subset otherwise).
-        attack_options: keyword arguments of :class:`~uae_plugin.MinMaxAttack` (``steps``, ``c0``, ``preset``,
-            ``mi_weight``, ...) for the UAE arms; the no-MI arm sets ``mi_weight=0``, PGD takes the same ε and steps.
-        attack_seed: the seed of the attacks and of the noise.
+        n_augment: how many training rows get an offline augmentation (default all; a seeded subset otherwise).
+        attack_options: keyword arguments of :class:`~uae_plugin.MinMaxAttack` for the UAE arms; the no-MI arm
+            sets ``mi_weight=0``, PGD takes the same ε and steps.
+        attack_seed: the seed of the attacks, the noise and the robustness metrics.
+        online_steps, online_fraction: the attack steps and the share of each batch of the online arms.
 
     Returns:
-        :class:`~uae_plugin.trial.report.TrialReport`: ``.scores``, ``.verdict``, ``.controls``, ``.table()``,
-        ``.to_json(path)``, ``.plot(path)``, ``.recommendation``.
+        :class:`~uae_plugin.trial.report.TrialReport`: ``.metrics``, ``.for_metric(name)``, ``.scores``,
+        ``.verdict``, ``.controls``, ``.table()``, ``.to_json(path)``, ``.plot(path)``, ``.recommendation``.
 
     Example:
-        >>> report = run_trial(autoencoder, x_train, x_test, seeds=(0, 1, 2), out="trial/")
-        >>> print(report.table()); report.verdict["uae@0.3"]
+        >>> report = run_trial(autoencoder, x_train, x_test, metrics=("clean", "adversarial"), out="trial/")
+        >>> print(report.table()); report.for_metric("adversarial").verdict["uae@0.3"]
     """
+    settings = {k: v for k, v in locals().items() if k not in ("model", "x_train", "x_test")}
     start = time.perf_counter()
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    seeds = check_seeds(seeds)
-    plan = plan_arms(arms, eps)
-    check_data(x_train, "x_train")
-    check_data(x_test, "x_test")
-    for name, f in (("fit", fit), ("score", score)):
-        if f is not None and not callable(f):
-            raise TypeError(f"{name} must be callable, got {type(f).__name__}")
-    options = dict(attack_options or {})
-    reserved = [k for k in RESERVED_OPTIONS if k in options]
-    if reserved:
-        raise ValueError(f"attack_options must not set {reserved[0]!r}: the trial sets it (use eps= and attack_seed=)")
-    n_train = count(x_train)
-    steps = default_steps(n_train, batch_size) if steps is None else steps
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    if n_augment is not None and (isinstance(n_augment, bool) or not isinstance(n_augment, int) or n_augment < 1):
-        raise ValueError(f"n_augment must be None or an int >= 1, got {n_augment!r}")
-    fit, score = _defaults(task, fit, score, x_train, y_train, y_test, count(x_test), lr, batch_size)
-    criterion = Contrastive(model) if task == "contrastive" else Reconstruction(model)
-    check_model_takes(criterion, x_train, "x_train")
-    check_model_takes(criterion, x_test, "x_test")
-    for e in {a.eps for a in plan if a.eps is not None}:
-        MinMaxAttack(criterion, **{**options, "eps": e, "seed": attack_seed})  # refuses bad options before any work
-
-    config = {
-        "task": task,
-        "model": type(model).__name__,
-        "n_train": n_train,
-        "n_test": count(x_test),
-        "n_augment": n_augment,
-        "steps": steps,
-        "fit": describe_callable(fit),
-        "score": describe_callable(score),
-        "attack_options": options,
-        "attack_seed": attack_seed,
-    }
-    identity = {
-        **config,
-        "model_sha256": tensor_digest(model.state_dict().values()),
-        "x_train_sha256": digest_rows(x_train),
-        "x_test_sha256": digest_rows(x_test),
-    }
-    store = TrialFolder(None if out is None else Path(out), identity)
+    plan = plan_trial(model, x_train, x_test, **settings)  # refuses what it can before any work
+    store = TrialFolder(None if out is None else Path(out), plan.identity(model, x_train, x_test))
     timings = {"generate_s": 0.0, "fit_s": 0.0, "score_s": 0.0}
-
-    if store.baseline is None:
-        store.baseline = checked_score(score(copy.deepcopy(model), x_test))
-        store.save()
-
-    rows = augmented_rows(n_train, n_augment)
-    todo = [(arm, s) for arm in plan for s in seeds if not store.done(arm.key, s)]
-    src: torch.Tensor | None = None
-    made: dict[float, dict[str, torch.Tensor]] = {}
-    examples: dict[str, torch.Tensor] = {}
-
-    def data_of(arm: Arm) -> Data:
-        nonlocal src
-        if arm.kind == "none":
-            return x_train
-        if src is None:
-            src = take(x_train, rows)
-        if arm.kind == "copy":
-            return join(x_train, src)
-        if arm.eps not in made:
-            t0 = time.perf_counter()
-            kinds = {a.kind for a in plan if a.eps == arm.eps}
-            if progress:
-                bar.write(f"uae trial: {', '.join(sorted(kinds | {'uae'}))} at eps {arm.eps:g} for {src.shape[0]} rows")
-            folder = store.uae_folder(arm.eps)
-            rows_here = on_device_of(model, src)
-            aug, stats = augmentations(criterion, rows_here, arm.eps, kinds, options, attack_seed, folder)
-            made[arm.eps] = {k: v.cpu() for k, v in aug.items()}
-            store.stats[f"{arm.eps:g}"] = stats
-            store.save()
-            examples.update(examples_of(src, {f"{k}@{arm.eps:g}": v for k, v in made[arm.eps].items()}))
-            timings["generate_s"] += time.perf_counter() - t0
-        return join(x_train, made[arm.eps][arm.kind])
-
-    bar = tqdm(total=len(todo), unit="fine-tune", desc="uae trial (arm x seed)", disable=not progress or not todo)
-    for i, (arm, seed) in enumerate(todo):
-        data = data_of(arm)
-        bar.set_postfix_str(f"{arm.key} seed {seed}")
-        t0 = time.perf_counter()
-        trained = fit(copy.deepcopy(model), data, steps=steps, seed=seed)
-        if not isinstance(trained, nn.Module):
-            raise TypeError(f"fit must return the trained model (an nn.Module), got {type(trained).__name__}")
-        t1 = time.perf_counter()
-        store.record(arm.key, seed, checked_score(score(trained, x_test)))
-        timings["fit_s"] += t1 - t0
-        timings["score_s"] += time.perf_counter() - t1
-        bar.update(1)
-        if i == 0 and progress and len(todo) > 1:
-            left = (time.perf_counter() - t0) * (len(todo) - 1)
-            bar.write(
-                f"uae trial: {len(todo)} fine-tunes of {steps} steps; about {left / 60:.1f} min more "
-                "(plus one generation per ε)"
-            )
-    bar.close()
+    if not store.has_baseline(plan.metric_names):
+        store.record(None, None, plan.metrics(copy.deepcopy(model), x_test))
+    made, examples = _generate(plan, model, x_train, store, timings)
+    _fine_tune_and_score(plan, model, x_train, x_test, store, made, timings)
     timings["total_s"] = time.perf_counter() - start
-    config.update(eps=sorted({a.eps for a in plan if a.eps}), seeds=seeds, arms=[a.key for a in plan])
-    scores = {a.key: [store.scores[a.key][str(s)] for s in seeds] for a in plan}
-    stats = {f"{e:g}": store.stats[f"{e:g}"] for e in config["eps"]}
-    report = TrialReport.compare(scores, seeds, float(store.baseline), stats, config, timings, examples)
+    report = _report(plan, store, timings, examples)
     if out is not None:
         write_report(report, Path(out))
     return report
+
+
+def _generate(
+    plan: Plan, model: nn.Module, x_train: Data, store: TrialFolder, timings: dict[str, float]
+) -> tuple[dict[float, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
+    """``({ε: {kind: x' [n, ...]}}, examples)``: the offline augmentations of every ε that an arm still to run
+    needs, made from the given model (read back from ``out`` when there), and a few of them for the pictures."""
+    made: dict[float, dict[str, torch.Tensor]] = {}
+    examples: dict[str, torch.Tensor] = {}
+    wanted = sorted({a.eps for a, s in plan.todo(store) if a.eps is not None and not a.online})
+    src = take(x_train, plan.rows) if wanted else None
+    for e in wanted:
+        t0 = time.perf_counter()
+        kinds = {a.kind for a in plan.arms if a.eps == e and not a.online}
+        if plan.progress:
+            print(f"uae trial: {', '.join(sorted(kinds | {'uae'}))} at eps {e:g} for {src.shape[0]} rows", flush=True)
+        aug, stats = augmentations(
+            plan.criterion, on_device_of(model, src), e, kinds, plan.attack_options, plan.attack_seed,
+            store.uae_folder(e),
+        )  # fmt: skip
+        made[e] = {k: v.cpu() for k, v in aug.items()}
+        store.stats[f"{e:g}"] = stats
+        store.save()
+        examples.update(examples_of(src, {f"{k}@{e:g}": v for k, v in made[e].items()}))
+        timings["generate_s"] += time.perf_counter() - t0
+    return made, examples
+
+
+def _fit_inputs(plan: Plan, arm: Arm, x_train: Data, made: dict[float, dict[str, torch.Tensor]]) -> dict[str, Any]:
+    """The data and keyword arguments of ``fit`` for ``arm``: its rows, the clean targets (``target="clean"``),
+    the online augmentation."""
+    if arm.kind == "none":
+        return {"data": x_train}
+    if arm.online:
+        attack = OnlineAttack(
+            arm.kind, plan.criterion_of, arm.eps, plan.online_steps, plan.online_fraction, plan.attack_seed,
+            plan.attack_options,
+        )  # fmt: skip
+        return {"data": x_train, "augment": attack}
+    src = take(x_train, plan.rows)
+    extra = src if arm.kind == "copy" else made[arm.eps][arm.kind]
+    inputs = {"data": join(x_train, extra)}
+    if plan.target == "clean":
+        inputs["targets"] = join(x_train, src)
+    return inputs
+
+
+def _fine_tune_and_score(
+    plan: Plan,
+    model: nn.Module,
+    x_train: Data,
+    x_test: Data,
+    store: TrialFolder,
+    made: dict[float, dict[str, torch.Tensor]],
+    timings: dict[str, float],
+) -> None:
+    """Every (arm, seed) without all its scores: fine-tune a copy of ``model``, score it on every metric, record."""
+    todo = plan.todo(store)
+    costs = [online_cost(a.kind, plan.online_steps, plan.online_fraction) if a.online else 1.0 for a, _ in todo]
+    if plan.progress and any(a.online for a, _ in todo):
+        print(
+            f"uae trial: the online arms attack {plan.online_fraction:.0%} of every batch for {plan.online_steps} "
+            f"steps: each of their fine-tunes costs about {max(costs):.1f}x a plain one",
+            flush=True,
+        )
+    bar = tqdm(total=len(todo), unit="fine-tune", desc="uae trial (arm x seed)", disable=not plan.progress or not todo)
+    for i, (arm, seed) in enumerate(todo):
+        bar.set_postfix_str(f"{arm.key} seed {seed}")
+        inputs = _fit_inputs(plan, arm, x_train, made)
+        t0 = time.perf_counter()
+        trained = plan.fit(copy.deepcopy(model), inputs.pop("data"), steps=plan.steps, seed=seed, **inputs)
+        if not isinstance(trained, nn.Module):
+            raise TypeError(f"fit must return the trained model (an nn.Module), got {type(trained).__name__}")
+        t1 = time.perf_counter()
+        store.record(arm.key, seed, plan.metrics(trained, x_test))
+        timings["fit_s"] += t1 - t0
+        timings["score_s"] += time.perf_counter() - t1
+        bar.update(1)
+        if i == 0 and plan.progress and len(todo) > 1:
+            left = (time.perf_counter() - t0) * sum(costs[1:]) / costs[0]
+            bar.write(
+                f"uae trial: {len(todo)} fine-tunes of {plan.steps} steps, each scored on "
+                f"{', '.join(plan.metric_names)}; about {left / 60:.1f} min more"
+            )
+    bar.close()
+
+
+def _report(
+    plan: Plan, store: TrialFolder, timings: dict[str, float], examples: dict[str, torch.Tensor]
+) -> TrialReport:
+    """The report of the arms, seeds and metrics asked (the folder may hold more)."""
+    results = {}
+    for m in plan.metric_names:
+        scores = {a.key: [store.scores[m][a.key][str(s)] for s in plan.seeds] for a in plan.arms}
+        details = {
+            a.key: [store.details[m][a.key][str(s)] for s in plan.seeds]
+            for a in plan.arms
+            if a.key in store.details.get(m, {})
+        }
+        results[m] = MetricResult.compare(m, scores, store.baseline.get(m), store.resolution.get(m), details)
+    stats = {f"{e:g}": store.stats[f"{e:g}"] for e in plan.offline_eps if f"{e:g}" in store.stats}
+    return TrialReport(results, plan.seeds, stats, plan.config(), timings, examples)
 
 
 def write_report(report: TrialReport, out: Path) -> None:

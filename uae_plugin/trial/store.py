@@ -1,11 +1,12 @@
 """A trial's folder: what identifies the trial, and every score so far, so that a rerun resumes it.
 
-    out/trial.json     {"format", "identity": {task, model, model_sha256, data digests, fit, score, budget, ...}}
-    out/scores.json    {"baseline", "scores": {arm: {seed: score}}, "stats": {eps: {...}}}
+    out/trial.json     {"format", "identity": {task, model, model_sha256, data digests, fit, metrics, budget, ...}}
+    out/scores.json    {"baseline": {metric: score}, "scores": {metric: {arm: {seed: score}}},
+                        "details": {metric: {arm: {seed: detail}}}, "resolution": {metric: r}, "stats": {eps: {...}}}
     out/uaes/eps-<ε>/  uae/ and nomi/ (generate_dataset runs), pgd.pt
 
 Both JSON files are replaced atomically after every fine-tune. A rerun with the same identity reuses every score
-and every generated set (more seeds or more arms only add fine-tunes); one with a different identity is refused,
+and every generated set (more seeds, arms or metrics only add fine-tunes); one with a different identity is refused,
 naming the fields that differ, before any work.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..generation import atomic_write
 
-FORMAT = "uae-plugin trial 1"
+FORMAT = "uae-plugin trial 2"  # 2: scores per metric
 IDENTITY, SCORES = "trial.json", "scores.json"
 
 
@@ -38,8 +39,10 @@ class TrialFolder:
 
     def __init__(self, out: Path | None, identity: dict[str, Any]) -> None:
         self.out = out
-        self.baseline: float | None = None
-        self.scores: dict[str, dict[str, float]] = {}
+        self.baseline: dict[str, float] = {}
+        self.scores: dict[str, dict[str, dict[str, float]]] = {}
+        self.details: dict[str, dict[str, dict[str, Any]]] = {}
+        self.resolution: dict[str, float | None] = {}
         self.stats: dict[str, dict[str, Any]] = {}
         if out is not None:
             self._open(out, json.loads(json.dumps(identity)))
@@ -50,8 +53,13 @@ class TrialFolder:
         found = out / IDENTITY
         if found.exists():
             saved = _read_json(found)
-            if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+            if not isinstance(saved, dict) or not str(saved.get("format", "")).startswith("uae-plugin trial"):
                 raise ValueError(f"{found} is not a uae-plugin trial file; choose another out")
+            if saved["format"] != FORMAT:
+                raise ValueError(
+                    f"out {out} holds a trial of an older uae-plugin ({saved['format']}, scores of one metric); "
+                    "choose another out"
+                )
             differ = sorted(
                 k for k in identity.keys() | saved["identity"].keys() if saved["identity"].get(k) != identity.get(k)
             )
@@ -63,21 +71,43 @@ class TrialFolder:
         out.mkdir(parents=True, exist_ok=True)
         _write_json(found, {"format": FORMAT, "identity": identity})
         state = _read_json(out / SCORES) if (out / SCORES).exists() else {}
-        self.baseline = state.get("baseline")
+        self.baseline = state.get("baseline", {})
         self.scores = state.get("scores", {})
+        self.details = state.get("details", {})
+        self.resolution = state.get("resolution", {})
         self.stats = state.get("stats", {})
 
     def uae_folder(self, eps: float) -> Path | None:
         return None if self.out is None else self.out / "uaes" / f"eps-{eps:g}"
 
-    def done(self, arm: str, seed: int) -> bool:
-        return str(seed) in self.scores.get(arm, {})
+    def done(self, arm: str, seed: int, metrics: list[str]) -> bool:
+        """Whether the fine-tune of ``arm`` and ``seed`` has a score for every metric asked."""
+        return all(str(seed) in self.scores.get(m, {}).get(arm, {}) for m in metrics)
 
-    def record(self, arm: str, seed: int, score: float) -> None:
-        self.scores.setdefault(arm, {})[str(seed)] = score
+    def has_baseline(self, metrics: list[str]) -> bool:
+        return all(m in self.baseline for m in metrics)
+
+    def record(self, arm: str | None, seed: int | None, scores: dict[str, Any]) -> None:
+        """Keep ``{metric: Measured}`` of ``arm`` and ``seed`` (``arm=None``: the given model before fine-tuning)."""
+        for metric, value in scores.items():
+            self.resolution[metric] = getattr(value, "resolution", None)
+            if arm is None:
+                self.baseline[metric] = float(value)
+                continue
+            self.scores.setdefault(metric, {}).setdefault(arm, {})[str(seed)] = float(value)
+            detail = getattr(value, "detail", None)
+            if detail is not None:
+                self.details.setdefault(metric, {}).setdefault(arm, {})[str(seed)] = detail
         self.save()
 
     def save(self) -> None:
         if self.out is None:
             return
-        _write_json(self.out / SCORES, {"baseline": self.baseline, "scores": self.scores, "stats": self.stats})
+        state = {
+            "baseline": self.baseline,
+            "scores": self.scores,
+            "details": self.details,
+            "resolution": self.resolution,
+            "stats": self.stats,
+        }
+        _write_json(self.out / SCORES, state)
