@@ -67,7 +67,7 @@ def _run_without_extras(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_core_runs_with_torch_numpy_and_tqdm_only():
+def test_the_core_runs_with_torch_numpy_scipy_and_tqdm_only():
     code = """
 import torch
 from torch import nn

@@ -131,7 +131,7 @@ def demo(args: argparse.Namespace) -> None:
         if args.quick
         else (
             f"a trial of {len(config.models)} autoencoders x {len(config.seeds)} seeds on {config.n_train} training "
-            "digits (about 4 minutes on 2 CPU cores)"
+            "digits (about 3.5 minutes on 2 CPU cores)"
         )
     )
     print(f"uae demo: {size}; report in {out}", flush=True)

@@ -14,7 +14,8 @@
   entropy of the probe ``h ∘ f`` end to end (or torchattacks' AutoAttack, ``attack="autoattack"``).
 - The probe ``h`` (contrastive): a linear layer fitted on the clean features ``f(x_train)`` of the frozen encoder
   (:mod:`.probe`, the RobustSSL / AdvCL protocol); ``clean`` and ``adversarial`` use the same probe, so they compare.
-- ``c_s``: the common corruptions at severities 1-5 (:mod:`.corruptions`, kornia; image rows only).
+- ``c_s``: the common corruptions at severities 1-5 (:mod:`.corruptions`, kornia; image rows only). They do not
+  depend on the model: made once per trial and kept (up to ``CORRUPTION_CACHE_BYTES``) for every model.
 - ``robust_rows``: the robustness metrics (adversarial, corruption) may be scored on a seeded subset of the test
   rows (an attack per fine-tuned model costs ``T`` backward passes over them); ``clean`` always uses every row.
 
@@ -46,6 +47,7 @@ DEFAULT_METRICS = ("clean", "adversarial")  # torch only, any row shape; corrupt
 DEFAULT_TEST_EPS = 8 / 255  # the L-inf budget of the robust-SSL anchors on natural images (RobustSSL, AdvCL)
 ADVERSARIAL_STEPS = 20  # PGD-20, the anchors' attack
 TEST_ATTACKS = ("pgd", "autoattack")
+CORRUPTION_CACHE_BYTES = 256 * 2**20  # corrupted test rows kept for the next model, up to this size
 
 
 class Measured(float):
@@ -134,6 +136,8 @@ class TrialMetrics:
         self.x_train, self.y_train, self.y_test = x_train, y_train, y_test
         self.builtin = [n for n in names if n not in custom]
         self.rows = robust_subset(n_test, robust.rows)
+        self._corrupted: dict[tuple[int, str, int], torch.Tensor] = {}  # the same for every model: made once
+        self._cache_left = CORRUPTION_CACHE_BYTES
 
     def describe(self) -> dict[str, Any]:
         """What defines each metric (JSON-ready, for the trial's identity)."""
@@ -189,8 +193,15 @@ class TrialMetrics:
         for x, y, start in self._batches(judge.model, x_test, self.rows):
             for c, name in enumerate(CORRUPTIONS):
                 for s, severity in enumerate(SEVERITIES):
+                    key = (start, name, severity)
                     seed = (self.robust.seed * 1009 + c * 10 + severity) * 1_000_003 + start
-                    sums[c, s] += float(judge.errors(corrupt(x, name, severity, seed), x, y).double().sum())
+                    corrupted = self._corrupted.get(key)
+                    if corrupted is None or corrupted.device != x.device:
+                        corrupted = corrupt(x, name, severity, seed)
+                        if self._cache_left >= corrupted.numel() * corrupted.element_size():
+                            self._corrupted[key] = corrupted
+                            self._cache_left -= corrupted.numel() * corrupted.element_size()
+                    sums[c, s] += float(judge.errors(corrupted, x, y).double().sum())
             n += x.shape[0]
         table = sums / n
         detail = {

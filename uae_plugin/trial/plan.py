@@ -48,6 +48,8 @@ class Plan:
     online_fraction: float
     n_augment: int | None
     progress: bool
+    n_train: int
+    n_test: int
 
     @property
     def metric_names(self) -> list[str]:
@@ -69,7 +71,8 @@ class Plan:
         return {
             "task": self.task,
             "model": self.criterion.model_name,
-            "n_train": None,
+            "n_train": self.n_train,
+            "n_test": self.n_test,
             "steps": self.steps,
             "fit": describe_callable(self.fit),
             "metrics": self.metric_names,
@@ -92,8 +95,6 @@ class Plan:
             config.pop(k)
         return {
             **config,
-            "n_train": count(x_train),
-            "n_test": count(x_test),
             "model_sha256": tensor_digest(model.state_dict().values()),
             "x_train_sha256": digest_rows(x_train),
             "x_test_sha256": digest_rows(x_test),
@@ -230,7 +231,7 @@ def plan_trial(model: nn.Module, x_train: Data, x_test: Data, **a: Any) -> Plan:
     metrics = TrialMetrics(task, names, custom, robust, n_test, x_train, y_train, y_test)
     return Plan(
         task, arms, seeds, steps, fit, metrics, criterion, augmented_rows(n_train, n_augment), a["target"], options,
-        a["attack_seed"], online_steps, float(fraction), n_augment, a["progress"],
+        a["attack_seed"], online_steps, float(fraction), n_augment, a["progress"], n_train, n_test,
     )  # fmt: skip
 
 

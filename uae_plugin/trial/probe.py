@@ -28,6 +28,7 @@ PROBE_STEPS = 300
 PROBE_LR = 0.01
 ATTACKS = ("pgd", "autoattack")
 _BATCH = 256  # rows per forward pass in probe_errors
+CONSTANT_FEATURE = 1e-4  # a feature whose spread is below this share of the largest spread is constant
 
 
 def fit_probe(
@@ -37,14 +38,19 @@ def fit_probe(
 
     ``features: [N, D]`` float, ``labels: [N]`` int in ``[0, K)`` with ``K = max(labels) + 1``. Fitted full batch
     by Adam on the standardised features ``z = (f - mu) / sigma``; the standardisation is folded into the returned
-    layer (``W = W_z / sigma``, ``b = b_z - W mu``), which takes raw features. The initial weights are drawn from
-    ``seed`` inside ``torch.random.fork_rng`` (the caller's RNG is untouched), so the result is deterministic.
+    layer (``W = W_z / sigma``, ``b = b_z - W mu``), which takes raw features. A feature constant on the training
+    rows (``sigma <= CONSTANT_FEATURE max sigma``) gets weight 0: dividing by its ~0 spread would give it a huge
+    weight that reads only perturbations (logit gaps of 1e4 on noisy digits, which saturate PGD's cross entropy).
+    The initial weights are drawn from ``seed`` inside ``torch.random.fork_rng`` (the caller's RNG is untouched),
+    so the result is deterministic.
     Returns an ``nn.Linear(D, K)`` float32 on the features' device, in eval mode, ``requires_grad=False``.
     """
     if features.dim() != 2 or labels.shape != features.shape[:1]:
         raise ValueError(f"features must be [N, D] and labels [N], got {tuple(features.shape)}, {tuple(labels.shape)}")
     f, y = features.detach().float(), labels.detach().to(features.device, torch.int64)
-    mu, sigma = f.mean(dim=0), f.std(dim=0).clamp_min(1e-6)
+    mu, sigma = f.mean(dim=0), f.std(dim=0)
+    constant = sigma <= CONSTANT_FEATURE * sigma.max()  # e.g. ReLU(bias) on a blank background
+    sigma = torch.where(constant, torch.ones_like(sigma), sigma)
     z = (f - mu) / sigma
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -58,6 +64,7 @@ def fit_probe(
             opt.step()
     opt.zero_grad(set_to_none=True)  # no stale .grad on the returned layer
     with torch.no_grad():
+        probe.weight[:, constant] = 0.0  # no weight on what never varied: it would read only perturbations
         probe.weight.div_(sigma)
         probe.bias.sub_(probe.weight @ mu)
     return probe.eval().requires_grad_(False)
