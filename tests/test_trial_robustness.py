@@ -41,7 +41,7 @@ def adversarial_training(autoencoder, digits16):
     """PGD adversarial training (every row of every batch attacked, 5 steps at ε 0.1) against plain fine-tuning."""
     return run_trial(
         autoencoder, digits16["x_train"], digits16["x_test"], arms=("none", "online-pgd"), eps=(0.1,),
-        seeds=(0, 1, 2), steps=100, test_eps=0.1, online_fraction=1.0, **QUIET,
+        seeds=(0, 1, 2), steps=100, lr=1e-3, test_eps=0.1, online_fraction=1.0, **QUIET,
     )  # fmt: skip
 
 

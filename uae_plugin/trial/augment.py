@@ -8,6 +8,7 @@ reads them back instead of attacking again.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from ..baselines import UnsupervisedPGD, matched_gaussian_noise
 from ..criteria import Criterion
 from ..generation import atomic_write, generate_dataset, load_generated
 from ..minmax import MinMaxAttack
+from .rows import on_device_of
 
 ATTACK_BATCH = 256
+PROBE_ROWS = 8  # rows of the timed attack that estimates a generation
 
 
 def _attack_rows(attack: MinMaxAttack, src: torch.Tensor, folder: Path | None):
@@ -89,3 +92,45 @@ def augmented_rows(n_train: int, n_augment: int | None) -> torch.Tensor:
     if n_augment is None or n_augment >= n_train:
         return torch.arange(n_train)
     return torch.randperm(n_train, generator=torch.Generator().manual_seed(0))[:n_augment].sort().values
+
+
+def stored_examples(folder: Path | None, kinds: list[str], src: torch.Tensor, seed: int) -> dict[str, torch.Tensor]:
+    """The augmentations of the first ``k = len(src)`` augmented rows ``src``, read back from a trial folder's
+    ``uaes/eps-ε/`` (UAEs and the ablation from their runs, PGD from its file; noise remade from the UAEs, as the
+    trial makes it), for the pictures of a resumed trial; ``{}`` where the folder holds none of them."""
+    if folder is None:
+        return {}
+    from ..generation import UAEDataset
+
+    k = src.shape[0]
+    out: dict[str, torch.Tensor] = {}
+    for kind in ("uae", "nomi"):
+        if (kind in kinds or (kind == "uae" and "noise" in kinds)) and (folder / kind).is_dir():
+            try:
+                run = UAEDataset(folder / kind)
+            except (ValueError, OSError):
+                continue
+            out[kind] = torch.stack([run[i] for i in range(min(k, len(run)))])
+    if "pgd" in kinds and (folder / "pgd.pt").exists():
+        out["pgd"] = torch.load(folder / "pgd.pt", weights_only=True, mmap=True)[:k].clone()
+    if "noise" in kinds and "uae" in out:
+        out["noise"] = matched_gaussian_noise(src, out["uae"], seed=seed)
+    return {kind: v for kind, v in out.items() if kind in kinds}
+
+
+def generation_estimate(plan: Any, model: torch.nn.Module, src: torch.Tensor, eps: list[float]) -> float:
+    """Seconds to make the offline augmentations of every ε in ``eps`` for the rows ``src``, from one timed UAE
+    attack on a probe of ``PROBE_ROWS`` of them: per ε, the UAE attack, the no-MI attack (when asked) and PGD
+    (about ``T / (T + 2)`` of an attack) on every row."""
+    probe = on_device_of(model, src[:PROBE_ROWS])
+    attack = MinMaxAttack(plan.criterion, **{**plan.attack_options, "eps": eps[0], "seed": plan.attack_seed})
+    start = time.perf_counter()
+    attack(probe, index=torch.arange(probe.shape[0]))
+    per_row = (time.perf_counter() - start) / probe.shape[0]
+    steps = attack.settings.steps
+    total = 0.0
+    for e in eps:
+        kinds = {a.kind for a in plan.arms if a.eps == e and not a.online}
+        attacks = 1 + ("nomi" in kinds) + ("pgd" in kinds) * steps / (steps + 2)
+        total += attacks * per_row * src.shape[0]
+    return total

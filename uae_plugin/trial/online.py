@@ -10,8 +10,10 @@ chosen by a permutation seeded with ``(s, k)`` (the same rows for ``online-uae``
   Madry et al. 2018: ``min_θ E max_{||x'-x||_∞ <= ε} L(x')``).
 
 The fit trains on the replaced batch with the clean rows as targets. Cost per fine-tuning step, in model passes
-over the batch: about ``1 + fraction (T + 2)`` for UAEs (T steps, the start and the keep-best check) and
-``1 + fraction T`` for PGD, against 1 for a plain step.
+over the batch: about ``1 + fraction (T + 2) v`` for UAEs (T steps, the start and the keep-best check) and
+``1 + fraction T v`` for PGD, against 1 for a plain step, where ``v`` is the criterion's passes per row against
+the fit's (1 for an autoencoder; ``n_views`` for a contrastive encoder, whose attack scores ``n_views`` pairs of
+views per row where the SimCLR fit scores one).
 """
 
 from __future__ import annotations
@@ -32,9 +34,14 @@ DEFAULT_ONLINE_FRACTION = 0.5  # share of each batch attacked (RandomUAE's defau
 _STEP_STRIDE = 1_000_003  # a prime: (seed, step) -> one generator seed
 
 
-def online_cost(kind: str, steps: int, fraction: float) -> float:
+def online_cost(kind: str, steps: int, fraction: float, views: int = 1) -> float:
     """The model passes of one fine-tuning step of this arm, in plain fine-tuning steps (module docstring)."""
-    return 1.0 + fraction * (steps + (2 if kind == "online-uae" else 0))
+    return 1.0 + fraction * (steps + (2 if kind == "online-uae" else 0)) * views
+
+
+def views_per_row(criterion: Criterion) -> int:
+    """``v`` of the module docstring: the criterion's model passes per row against a fit's."""
+    return int(getattr(getattr(criterion, "views", None), "n_views", 1))
 
 
 def chosen_rows(batch: int, fraction: float, seed: int, step: int) -> torch.Tensor:

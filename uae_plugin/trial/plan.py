@@ -75,6 +75,8 @@ class Plan:
             "n_test": self.n_test,
             "steps": self.steps,
             "fit": describe_callable(self.fit),
+            "lr": getattr(self.fit, "lr", None),
+            "batch_size": getattr(self.fit, "batch_size", None),
             "metrics": self.metric_names,
             "metric_settings": self.metrics.describe(),
             "target": self.target,

@@ -19,6 +19,7 @@ import torch
 from .verdict import Paired, corrected, paired
 
 CONTROL_KINDS = ("noise", "nomi")
+EXAMPLE_ROWS = 4  # training rows shown with their augmentations in examples.png
 
 
 @dataclass
@@ -81,8 +82,10 @@ class TrialReport:
 
     ``metrics``: the metric names; ``for_metric(name)``: the same report for that metric alone. ``scores``,
     ``baseline``, ``versus_none``, ``controls`` and ``verdict`` are those of the first metric (``"clean"`` unless
-    the user's scores say otherwise). stats: per ε (key ``"0.3"``): UAE success rate, mean MI, mean L2
-    ``||x' - x||`` of each augmentation. config: the trial's settings (JSON-ready). timings: seconds spent
+    the user's scores say otherwise). warnings: one-line strings saying when the answer is not about the user's
+    model (:mod:`.warnings`: the fine-tuning damaged it, or moves it more than any augmentation; a smoke run);
+    withheld: why the recommendation is withheld, or None. stats: per ε (key ``"0.3"``): UAE success rate, mean
+    MI, mean L2 ``||x' - x||`` of each augmentation. config: the trial's settings (JSON-ready). timings: seconds spent
     generating, fine-tuning, scoring. examples: a few training rows and each augmentation of them, for pictures
     (not written to JSON).
     """
@@ -93,6 +96,15 @@ class TrialReport:
     config: dict[str, Any]
     timings: dict[str, float] = field(default_factory=dict)
     examples: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    warnings: list[str] = field(default_factory=list)
+    withheld: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.warnings and self.withheld is None:
+            from .warnings import damage_warnings, robustness_warnings
+
+            self.warnings, self.withheld = damage_warnings(self.first)
+            self.warnings += robustness_warnings(self.results, self.config)
 
     @property
     def metrics(self) -> list[str]:
@@ -153,6 +165,7 @@ class TrialReport:
             "seeds": self.seeds,
             "stats": self.stats,
             "recommendation": self.recommendation,
+            "warnings": self.warnings,
             "config": self.config,
             "timings": self.timings,
         }
@@ -178,6 +191,6 @@ class TrialReport:
         return plot_examples(self.examples, Path(path), k)
 
 
-def examples_of(x: torch.Tensor, augmented: dict[str, torch.Tensor], k: int = 4) -> dict[str, torch.Tensor]:
+def examples_of(x: torch.Tensor, augmented: dict[str, torch.Tensor], k: int = EXAMPLE_ROWS) -> dict[str, torch.Tensor]:
     """The first ``k`` augmented rows and each augmentation of them, for :meth:`TrialReport.plot_examples`."""
     return {"x": x[:k].detach().cpu(), **{arm: adv[:k].detach().cpu() for arm, adv in augmented.items()}}

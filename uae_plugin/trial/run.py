@@ -30,12 +30,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .arms import DEFAULT_ARMS, DEFAULT_EPS, Arm
-from .augment import augmentations
+from .augment import augmentations, generation_estimate, stored_examples
 from .budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
 from .metrics import DEFAULT_TEST_EPS
-from .online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS, OnlineAttack, online_cost
+from .online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS, OnlineAttack, online_cost, views_per_row
 from .plan import DEFAULT_SEEDS, Plan, plan_trial
-from .report import MetricResult, TrialReport, examples_of
+from .report import EXAMPLE_ROWS, MetricResult, TrialReport, examples_of
 from .rows import Data, join, on_device_of, take
 from .store import TrialFolder
 
@@ -131,16 +131,22 @@ def _generate(
     plan: Plan, model: nn.Module, x_train: Data, store: TrialFolder, timings: dict[str, float]
 ) -> tuple[dict[float, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
     """``({ε: {kind: x' [n, ...]}}, examples)``: the offline augmentations of every ε that an arm still to run
-    needs, made from the given model (read back from ``out`` when there), and a few of them for the pictures."""
+    needs, made from the given model (read back from ``out`` when there), and a few rows of every ε's
+    augmentations for the pictures (read from ``out`` where no arm needs them)."""
     made: dict[float, dict[str, torch.Tensor]] = {}
-    examples: dict[str, torch.Tensor] = {}
     wanted = sorted({a.eps for a, s in plan.todo(store) if a.eps is not None and not a.online})
     src = take(x_train, plan.rows) if wanted else None
+    fresh = [e for e in wanted if store.uae_folder(e) is None or not store.uae_folder(e).exists()]
+    if fresh and plan.progress:
+        estimate = generation_estimate(plan, model, src, fresh)
+        print(f"uae trial: generating the augmentations of eps {', '.join(f'{e:g}' for e in fresh)} for "
+              f"{src.shape[0]} rows: about {estimate / 60:.1f} min (timed on a probe)", flush=True)  # fmt: skip
+    if len(fresh) < len(wanted) and plan.progress:
+        kept = ", ".join(f"{e:g}" for e in wanted if e not in fresh)
+        print(f"uae trial: reading the augmentations of eps {kept} back from out (finishing them if cut)", flush=True)
     for e in wanted:
         t0 = time.perf_counter()
         kinds = {a.kind for a in plan.arms if a.eps == e and not a.online}
-        if plan.progress:
-            print(f"uae trial: {', '.join(sorted(kinds | {'uae'}))} at eps {e:g} for {src.shape[0]} rows", flush=True)
         aug, stats = augmentations(
             plan.criterion, on_device_of(model, src), e, kinds, plan.attack_options, plan.attack_seed,
             store.uae_folder(e),
@@ -148,9 +154,22 @@ def _generate(
         made[e] = {k: v.cpu() for k, v in aug.items()}
         store.stats[f"{e:g}"] = stats
         store.save()
-        examples.update(examples_of(src, {f"{k}@{e:g}": v for k, v in made[e].items()}))
         timings["generate_s"] += time.perf_counter() - t0
-    return made, examples
+    return made, _examples(plan, x_train, store, made)
+
+
+def _examples(
+    plan: Plan, x_train: Data, store: TrialFolder, made: dict[float, dict[str, torch.Tensor]]
+) -> dict[str, torch.Tensor]:
+    """The first rows of every offline ε's augmentations: those just made, or those kept in ``out`` (a resume)."""
+    first = plan.rows[:EXAMPLE_ROWS]
+    examples: dict[str, torch.Tensor] = {}
+    for e in plan.offline_eps:
+        kinds = [a.kind for a in plan.arms if a.eps == e and not a.online]
+        rows = made.get(e) or stored_examples(store.uae_folder(e), kinds, take(x_train, first), plan.attack_seed)
+        if rows:
+            examples.update(examples_of(take(x_train, first), {f"{k}@{e:g}": v for k, v in rows.items()}))
+    return examples
 
 
 def _fit_inputs(plan: Plan, arm: Arm, x_train: Data, made: dict[float, dict[str, torch.Tensor]]) -> dict[str, Any]:
@@ -183,7 +202,8 @@ def _fine_tune_and_score(
 ) -> None:
     """Every (arm, seed) without all its scores: fine-tune a copy of ``model``, score it on every metric, record."""
     todo = plan.todo(store)
-    costs = [online_cost(a.kind, plan.online_steps, plan.online_fraction) if a.online else 1.0 for a, _ in todo]
+    views = views_per_row(plan.criterion)
+    costs = [online_cost(a.kind, plan.online_steps, plan.online_fraction, views) if a.online else 1.0 for a, _ in todo]
     if plan.progress and any(a.online for a, _ in todo):
         print(
             f"uae trial: the online arms attack {plan.online_fraction:.0%} of every batch for {plan.online_steps} "
@@ -226,7 +246,11 @@ def _report(
         }
         results[m] = MetricResult.compare(m, scores, store.baseline.get(m), store.resolution.get(m), details)
     stats = {f"{e:g}": store.stats[f"{e:g}"] for e in plan.offline_eps if f"{e:g}" in store.stats}
-    return TrialReport(results, plan.seeds, stats, plan.config(), timings, examples)
+    config = plan.config()
+    more = store.holds_more([a.key for a in plan.arms], plan.seeds, plan.metric_names)
+    if more:
+        config["folder_holds"] = more
+    return TrialReport(results, plan.seeds, stats, config, timings, examples)
 
 
 def write_report(report: TrialReport, out: Path) -> None:

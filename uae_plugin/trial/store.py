@@ -33,6 +33,25 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path} is not a readable trial file ({err}); move it away or choose another out") from err
 
 
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
+
+
+def _differences(there: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """``["lr: 0.001 there, 0.003 now", ...]``: every field that differs, nested dicts by their own fields."""
+    out = []
+    for key in sorted(there.keys() | now.keys()):
+        a, b = there.get(key), now.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key}: {_short(a)} there, {_short(b)} now")
+    return out
+
+
 class TrialFolder:
     """The folder ``out`` of a trial with ``identity`` (JSON-ready): opened, checked, then updated as scores come.
     With ``out=None`` the scores are kept in memory only."""
@@ -60,12 +79,10 @@ class TrialFolder:
                     f"out {out} holds a trial of an older uae-plugin ({saved['format']}, scores of one metric); "
                     "choose another out"
                 )
-            differ = sorted(
-                k for k in identity.keys() | saved["identity"].keys() if saved["identity"].get(k) != identity.get(k)
-            )
+            differ = _differences(saved["identity"], identity)
             if differ:
                 raise ValueError(
-                    f"out {out} holds a trial with a different {', '.join(differ)}; "
+                    f"out {out} holds another trial ({'; '.join(differ)}); "
                     "choose another out, or rerun with the same model, data and settings to resume it"
                 )
         out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +100,18 @@ class TrialFolder:
     def done(self, arm: str, seed: int, metrics: list[str]) -> bool:
         """Whether the fine-tune of ``arm`` and ``seed`` has a score for every metric asked."""
         return all(str(seed) in self.scores.get(m, {}).get(arm, {}) for m in metrics)
+
+    def holds_more(self, arms: list[str], seeds: list[int], metrics: list[str]) -> dict[str, list[str]]:
+        """What the folder holds beyond the arms, seeds and metrics asked: ``{"arms": [...], "seeds": [...],
+        "metrics": [...]}`` (only the non-empty)."""
+        held_metrics = [m for m in self.scores if m not in metrics]
+        held_arms = sorted({a for per in self.scores.values() for a in per} - set(arms))
+        held_seeds = sorted(
+            {s for per in self.scores.values() for by_seed in per.values() for s in by_seed} - {str(s) for s in seeds},
+            key=int,
+        )
+        more = {"arms": held_arms, "seeds": held_seeds, "metrics": held_metrics}
+        return {k: v for k, v in more.items() if v}
 
     def has_baseline(self, metrics: list[str]) -> bool:
         return all(m in self.baseline for m in metrics)

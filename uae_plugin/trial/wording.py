@@ -17,7 +17,7 @@ CONTROL_WORDS = {HELPS: "UAE better", HARMS: "UAE worse"}
 
 
 def _cell(p: Paired) -> str:
-    return f"{p.describe()} {p.verdict}"
+    return f"{p.describe()} {p.verdict} (p_adj {p.p_adjusted:.2g})"
 
 
 def _helping(versus: dict[str, Paired]) -> str | None:
@@ -39,6 +39,8 @@ def recommendation(report: Any) -> str:
     cost on the first metric, or that none did."""
     n, names = len(report.seeds), report.metrics
     first = report.first
+    if report.withheld:
+        return f"No recommendation: {report.withheld}."
     label = "" if len(names) == 1 else f"{names[0]}: "
     best = _helping(first.versus_none)
     if best is None:
@@ -83,14 +85,69 @@ def _resolution(result: Any) -> str:
     return f"{result.name}: {result.resolution:.3g}{pct}"
 
 
+BUILTIN_WORDS = {
+    "reconstruction": {
+        "clean": "test MSE per element",
+        "corruption": "MSE per element over {c} corruptions x 5 severities",
+    },
+    "contrastive": {
+        "clean": "linear-probe error",
+        "corruption": "linear-probe error over {c} corruptions x 5 severities",
+    },
+}
+
+
+def _metric_words(report: Any, name: str) -> str:
+    """What metric ``name`` measures, from the trial's config."""
+    from .corruptions import CORRUPTIONS
+
+    c = report.config
+    settings = c.get("metric_settings", {})
+    if name in settings and name != "robustness":
+        return f"{name} ({settings[name]})"
+    robust = settings.get("robustness", {})
+    rows = f"{robust.get('rows')} test rows" if robust.get("rows") else "every test row"
+    task = c.get("task", "reconstruction")
+    if name == "adversarial":
+        attack = "AutoAttack" if robust.get("attack") == "autoattack" else f"PGD-{robust.get('steps')}, random start"
+        eps = robust.get("test_eps", 0)
+        return f"adversarial (the {BUILTIN_WORDS[task]['clean']} under {attack} at ε {eps:.4g}, on {rows})"
+    if name == "corruption":
+        return f"corruption ({BUILTIN_WORDS[task]['corruption'].format(c=len(CORRUPTIONS))}, on {rows})"
+    if name == "knn":
+        return "knn (1 - cosine 10-NN accuracy, the training rows as the bank)"
+    return f"{name} ({BUILTIN_WORDS.get(task, {}).get(name, 'the user’s score')})"
+
+
+def context(report: Any) -> list[str]:
+    """The trial in a few lines: data, sizes, task, fit budget, metrics and what they measure, attack options;
+    what the folder holds beyond what was asked; the warnings."""
+    c = report.config
+    data = f" ({c['data']})" if c.get("data") else ""
+    lines = [
+        f"Trial: task {c.get('task')}, model {c.get('model')}; {c.get('n_train')} training rows, {c.get('n_test')} "
+        f"test rows{data}; fit {c.get('fit')} for {c.get('steps')} steps; seeds {c.get('seeds')}; target "
+        f"{c.get('target')}; attack options {c.get('attack_options') or 'default'}, seed {c.get('attack_seed')}.",
+        "Metrics (lower is better): " + "; ".join(_metric_words(report, m) for m in report.metrics) + ".",
+    ]
+    more = c.get("folder_holds")
+    if more:
+        held = "; ".join(f"{k} {', '.join(map(str, v))}" for k, v in more.items())
+        lines.append(f"The folder also holds {held}: rerun with them to report them.")
+    if report.warnings:
+        lines += ["", "Warnings:"] + [f"- {w}" for w in report.warnings]
+    return lines + [""]
+
+
 def table(report: Any) -> str:
     """Markdown: the correction used; one row per arm with, per metric, the score (mean ± sd) and the change
     against none with its 95% interval and corrected verdict; each metric's resolution and the given model's
     scores; for undecided arms, what this trial could have detected; the UAE controls; the recommendation."""
     n, names = len(report.seeds), report.metrics
     compared = len(report.first.versus_none)
-    lines = [
-        f"Verdicts: paired t-test over {n} seeds, {CORRECTION}-corrected over the {compared} arms compared with none "
+    arms = f"{compared} arm{'s' if compared != 1 else ''}"
+    lines = context(report) + [
+        f"Verdicts: paired t-test over {n} seeds, {CORRECTION}-corrected over the {arms} compared with none "
         f"within each metric (family-wise error {ALPHA:g}); intervals are the unadjusted 95% paired t-intervals.",
         "",
         "| arm | " + " | ".join(f"{m} (mean ± sd) | {m}: change vs none" for m in names) + " | mean L2 |",
