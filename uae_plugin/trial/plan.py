@@ -15,7 +15,7 @@ from torch import nn
 from ..criteria import Contrastive, Criterion, Reconstruction
 from ..generation import tensor_digest
 from ..minmax import MinMaxAttack
-from ..validation import check_count
+from ..validation import check_count, check_positive
 from .arms import Arm, plan_arms
 from .augment import augmented_rows
 from .budget import AdamFit, default_steps
@@ -159,8 +159,6 @@ def _check_metrics(
         from .corruptions import check_corruptible
 
         check_corruptible(take(x_test, torch.arange(min(2, count(x_test)))), "x_test")
-    if test_attack not in TEST_ATTACKS:
-        raise ValueError(f"test_attack must be one of {TEST_ATTACKS}, got {test_attack!r}")
     if test_attack == "autoattack" and "adversarial" in builtin:
         if task != "contrastive":
             raise ValueError("test_attack='autoattack' attacks a classifier: it needs task='contrastive' (a probe)")
@@ -169,71 +167,105 @@ def _check_metrics(
         require("torchattacks", "test_attack='autoattack'")
 
 
-def plan_trial(model: nn.Module, x_train: Data, x_test: Data, **a: Any) -> Plan:
-    """Check ``run_trial``'s arguments ``a`` and build its :class:`Plan`; nothing is read but two rows of each
-    data set (the model must take them), nothing is trained."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+@dataclass(frozen=True)
+class Settings:
+    """The arguments of ``run_trial`` that can be checked without the model or the data."""
+
+    task: str
+    seeds: list[int]
+    arms: list[Arm]
+    target: str
+    test_eps: float
+    online_steps: int
+    online_fraction: float
+    robust_rows: int | None
+    scores: dict[str, Callable[..., float]]
+    metrics: list[str]
+    attack_options: dict[str, Any]
+
+
+def _share(value: Any, name: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be {what} in (0, 1], got {value!r}")
+    return float(value)
+
+
+def check_settings(**a: Any) -> Settings:
+    """Check everything in ``a`` (``run_trial``'s keyword arguments) that needs neither the model nor the data;
+    each error names the argument, what was expected and the cause. The command line calls it before it reads
+    any data."""
     task = a["task"]
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    seeds = check_seeds(a["seeds"])
-    arms = plan_arms(a["arms"], a["eps"])
     if a["target"] not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {a['target']!r}")
     if a["target"] == "clean" and task != "reconstruction":
         raise ValueError(
             "target='clean' (train an augmented row to reconstruct its source) needs task='reconstruction'"
         )
-    test_eps = check_test_eps(a["test_eps"])
-    online_steps = check_count(a["online_steps"], "online_steps")
-    fraction = a["online_fraction"]
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ValueError(f"online_fraction must be a share of each batch in (0, 1], got {fraction!r}")
-    robust_rows = a["robust_rows"]
-    if robust_rows is not None:
-        robust_rows = check_count(robust_rows, "robust_rows")
-    custom = _scores(a["score"])
-    names = _metric_names(a["metrics"], custom, task)
-    check_data(x_train, "x_train")
-    check_data(x_test, "x_test")
-    for name in ("fit",):
-        if a[name] is not None and not callable(a[name]):
-            raise TypeError(f"{name} must be callable, got {type(a[name]).__name__}")
+    robust_rows = None if a["robust_rows"] is None else check_count(a["robust_rows"], "robust_rows")
+    for name in ("steps", "n_augment"):
+        if a[name] is not None:
+            check_count(a[name], name)
+    check_count(a["batch_size"], "batch_size")
+    check_positive(a["lr"], "lr")
+    if a["fit"] is not None and not callable(a["fit"]):
+        raise TypeError(f"fit must be callable, got {type(a['fit']).__name__}")
     options = dict(a["attack_options"] or {})
     reserved = [k for k in RESERVED_OPTIONS if k in options]
     if reserved:
         raise ValueError(f"attack_options must not set {reserved[0]!r}: the trial sets it (use eps= and attack_seed=)")
-    n_train, n_test = count(x_train), count(x_test)
-    steps = default_steps(n_train, a["batch_size"]) if a["steps"] is None else a["steps"]
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1, got {steps!r}")
-    n_augment = a["n_augment"]
-    if n_augment is not None and (isinstance(n_augment, bool) or not isinstance(n_augment, int) or n_augment < 1):
-        raise ValueError(f"n_augment must be None or an int >= 1, got {n_augment!r}")
-    y_train, y_test = a["y_train"], a["y_test"]
-    labels = y_train is not None and y_test is not None
-    if labels:
-        y_train, y_test = check_labels(y_train, n_train, "y_train"), check_labels(y_test, n_test, "y_test")
-    _check_metrics(names, custom, task, x_test, a["test_attack"], labels)
-    fit = _default_fit(task, a["fit"], a["lr"], a["batch_size"])
-    needs = {"augment": any(arm.online for arm in arms), "targets": a["target"] == "clean"}
+    if a["test_attack"] not in TEST_ATTACKS:
+        raise ValueError(f"test_attack must be one of {TEST_ATTACKS}, got {a['test_attack']!r}")
+    custom = _scores(a["score"])
+    return Settings(
+        task, check_seeds(a["seeds"]), plan_arms(a["arms"], a["eps"]), a["target"], check_test_eps(a["test_eps"]),
+        check_count(a["online_steps"], "online_steps"),
+        _share(a["online_fraction"], "online_fraction", "a share of each batch"), robust_rows, custom,
+        _metric_names(a["metrics"], custom, task), options,
+    )  # fmt: skip
+
+
+def _checked_fit(settings: Settings, fit: Any, lr: float, batch_size: int) -> Callable[..., nn.Module]:
+    """The fit to use; one that cannot take what the online arms or ``target="clean"`` pass it is refused."""
+    fit = _default_fit(settings.task, fit, lr, batch_size)
+    needs = {"augment": any(arm.online for arm in settings.arms), "targets": settings.target == "clean"}
     for keyword, needed in needs.items():
         if needed and not _accepts(fit, keyword):
             why = "the online arms pass it an augment hook" if keyword == "augment" else "target='clean' passes it"
             raise ValueError(
                 f"fit {describe_callable(fit)} takes no {keyword}= keyword, and {why}; add it or drop them"
             )
-    criterion = Contrastive(model) if task == "contrastive" else Reconstruction(model)
+    return fit
+
+
+def plan_trial(model: nn.Module, x_train: Data, x_test: Data, **a: Any) -> Plan:
+    """Check ``run_trial``'s arguments ``a`` and build its :class:`Plan`; nothing is read but two rows of each
+    data set (the model must take them), nothing is trained."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    settings = check_settings(**a)
+    check_data(x_train, "x_train")
+    check_data(x_test, "x_test")
+    n_train, n_test = count(x_train), count(x_test)
+    steps = default_steps(n_train, a["batch_size"]) if a["steps"] is None else a["steps"]
+    y_train, y_test = a["y_train"], a["y_test"]
+    labels = y_train is not None and y_test is not None
+    if labels:
+        y_train, y_test = check_labels(y_train, n_train, "y_train"), check_labels(y_test, n_test, "y_test")
+    _check_metrics(settings.metrics, settings.scores, settings.task, x_test, a["test_attack"], labels)
+    fit = _checked_fit(settings, a["fit"], a["lr"], a["batch_size"])
+    criterion = Contrastive(model) if settings.task == "contrastive" else Reconstruction(model)
     check_model_takes(criterion, x_train, "x_train")
     check_model_takes(criterion, x_test, "x_test")
-    for e in {arm.eps for arm in arms if arm.eps is not None}:
-        MinMaxAttack(criterion, **{**options, "eps": e, "seed": a["attack_seed"]})  # refuses bad options now
-    robust = Robustness(test_eps, attack=a["test_attack"], seed=a["attack_seed"], rows=robust_rows)
-    metrics = TrialMetrics(task, names, custom, robust, n_test, x_train, y_train, y_test)
+    for e in {arm.eps for arm in settings.arms if arm.eps is not None}:
+        MinMaxAttack(criterion, **{**settings.attack_options, "eps": e, "seed": a["attack_seed"]})  # refuses now
+    robust = Robustness(settings.test_eps, attack=a["test_attack"], seed=a["attack_seed"], rows=settings.robust_rows)
+    metrics = TrialMetrics(settings.task, settings.metrics, settings.scores, robust, n_test, x_train, y_train, y_test)
     return Plan(
-        task, arms, seeds, steps, fit, metrics, criterion, augmented_rows(n_train, n_augment), a["target"], options,
-        a["attack_seed"], online_steps, float(fraction), n_augment, a["progress"], n_train, n_test,
+        settings.task, settings.arms, settings.seeds, steps, fit, metrics, criterion,
+        augmented_rows(n_train, a["n_augment"]), settings.target, settings.attack_options, a["attack_seed"],
+        settings.online_steps, settings.online_fraction, a["n_augment"], a["progress"], n_train, n_test,
     )  # fmt: skip
 
 
