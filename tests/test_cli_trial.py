@@ -9,32 +9,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from support import USER_MODULE
 
 from uae_plugin.experiments.data import animal_mnist_split
-
-USER_MODULE = """
-import torch
-from torch import nn
-
-
-class SilhouetteAE(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.enc = nn.Sequential(nn.Conv2d(1, 8, 3, stride=2, padding=1), nn.ReLU())
-        self.dec = nn.Sequential(nn.ConvTranspose2d(8, 1, 4, stride=2, padding=1), nn.Sigmoid())
-
-    def forward(self, x):
-        return self.dec(self.enc(x))
-
-
-class ColourAE(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1), nn.Sigmoid())
-
-    def forward(self, x):
-        return self.net(x)
-"""
 
 
 def uae(*args, cwd):
@@ -85,6 +62,8 @@ def test_a_quick_trial_on_the_users_module_and_data_writes_the_report(project):
     assert set(report["scores"]) == {"none", "copy", "noise@0.3", "nomi@0.3", "pgd@0.3", "uae@0.3"}
     assert report["metrics"] == ["clean", "adversarial"]
     assert report["recommendation"] in done.stdout
+    assert report["recommendation"].startswith("No recommendation: a smoke run (--quick) decides nothing")
+    assert any(w.startswith("a smoke run (--quick") for w in report["warnings"])
     for name in ("report.md", "change_vs_none.png", "examples.png"):
         assert (project / "trial" / name).stat().st_size > 0
 
@@ -107,8 +86,8 @@ def test_a_rerun_resumes_and_shows_the_progress_bar_to_its_end(project):
         (("--test-fraction", "1.5"), "--test-fraction must be in (0, 1)"),
         (("--task", "contrastive", "--data", "unlabelled.npz"), "--data holds no labels"),
         (("--metrics", "clean", "robustness"), "metrics: unknown metric 'robustness'"),
-        (("--test-eps", "2"), "test_eps must be an L-inf budget in (0, 1]"),
-        (("--target", "clean", "--task", "contrastive"), "target='clean'"),
+        (("--test-eps", "2"), "--test-eps must be an L-inf budget in (0, 1]"),
+        (("--target", "clean", "--task", "contrastive"), "--target: 'clean' (train an augmented row"),
     ],
 )
 def test_bad_input_ends_in_one_line_before_any_training(project, extra, message):

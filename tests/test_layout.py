@@ -16,7 +16,7 @@ OUTSIDE_THE_CORE = ("uae_plugin.cli", "uae_plugin.experiments", "uae_plugin.inte
 
 def _core_modules() -> list[Path]:
     outside = {PACKAGE / name.split(".")[1] for name in OUTSIDE_THE_CORE}
-    return [p for p in PACKAGE.rglob("*.py") if not any(o in p.parents for o in outside) and p.name != "_moved.py"]
+    return [p for p in PACKAGE.rglob("*.py") if not any(o in p.parents for o in outside)]
 
 
 def _imported(path: Path) -> set[str]:

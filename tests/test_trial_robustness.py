@@ -203,7 +203,7 @@ class Never:
         ({"metrics": ("knn",)}, "'knn' scores an encoder's features: it needs task='contrastive'"),
         ({"test_eps": 0.0}, "test_eps must be a finite number > 0"),
         ({"test_eps": 1.5}, "test_eps must be an L-inf budget in \\(0, 1\\]"),
-        ({"test_attack": "autoattack"}, "test_attack='autoattack' attacks a classifier"),
+        ({"test_attack": "autoattack"}, "test_attack: 'autoattack' attacks a classifier"),
         ({"test_attack": "fgsm"}, "test_attack must be one of"),
         ({"target": "noisy"}, "target must be one of"),
         ({"arms": ("online-pgd",)}, "takes no augment= keyword"),

@@ -7,7 +7,6 @@ MinMax algorithm with no labels (Hsu et al., AAAI 2022). ``run_trial``
 measures whether UAEs help a given model, with controls.
 """
 
-from . import _moved
 from .baselines import BinarySearchPenalty, UnsupervisedPGD, matched_gaussian_noise
 from .criteria import Classification, Contrastive, Criterion, Evaluation, Reconstruction
 from .generation import UAEDataset, generate_dataset, load_generated
@@ -18,8 +17,6 @@ from .settings import DEFAULT, PRESETS, REFERENCE, MinMaxSettings
 from .trial import TrialReport, run_trial
 
 __version__ = "0.1.0"
-
-_moved.install()  # old module paths (uae_plugin.data, .models, ...) import with a DeprecationWarning
 
 __all__ = [
     "AttackResult",

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-LAUNCH = "torchrun --nproc_per_node=N -m uae_plugin.cli generate ..."
+LAUNCH = "torchrun --nproc_per_node=N -m uae_plugin.cli generate|trial ..."
 
 
 def launched_world_size() -> int:

@@ -12,7 +12,10 @@ the built-in ``mnist`` digits, a ``.pt`` file holding a tensor (or a dict with
 key ``x``, labels under ``y``), a ``.npy`` file, a ``.npz`` file (key ``x`` or
 its only array, labels under ``y``; ``allow_pickle=False``), or a folder of
 images (:mod:`.images`). Integer data is scaled by 1/255; float data must
-already lie in [0, 1].
+already lie in [0, 1] (:mod:`.arrays`).
+
+In memory (:func:`rows_in_memory`): a Dataset's rows decoded once into a tensor (with its labels), for a
+command that reads every row many times (``uae trial``), when :func:`decoded_bytes` fit :func:`memory_limit`.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from .images import ImageFolderRows
 
 BUILTIN_MODELS = {"conv": ConvAutoencoder, "dense": DenseAutoencoder}
 DATA_SUFFIXES = (".pt", ".npy", ".npz")
+IN_MEMORY_BYTES = 2**30  # decoded rows up to this size are held in memory by the commands that reread them
 
 
 CLASS_FORMS = "'conv', 'dense', 'package.module:ClassName' or 'path/to/file.py:ClassName'"
@@ -199,13 +203,16 @@ def load_dataset(
     channels: int | None = None,
     skip_bad: bool = False,
     limit: int | None = None,
+    check_range: bool = False,
 ) -> Dataset:
     """A map-style Dataset of ``x: [C, H, W]`` (or ``[D]``) float32 in [0, 1], or of ``(x, label)`` when the
     source has labels (``mnist``; an image folder with class subfolders; ``y`` in a ``.pt`` dict or ``.npz``).
 
     Nothing is read whole but a ``.npz``: rows are read (and values checked) when asked for.
     ``image_size``, ``channels`` and ``skip_bad`` apply to image folders (see :mod:`.images`); ``limit``
-    keeps the first rows only (an image folder then reads the headers of those files only).
+    keeps the first rows only (an image folder then reads the headers of those files only). ``check_range``:
+    an array file's values are checked whole when it is opened (one pass; the error names the file, the real
+    range and its cause), not only batch by batch as they are read.
     """
     if source == "mnist":
         if split not in ("train", "test"):
@@ -216,21 +223,21 @@ def load_dataset(
         path = Path(source)
         if path.is_dir():
             return ImageFolderRows(path, image_size, channels, skip_bad, limit)
-        dataset = _array_file(path, source)
+        dataset = _array_file(path, source, check_range)
     n = len(dataset)  # type: ignore[arg-type]
     return dataset if limit is None or limit >= n else Subset(dataset, range(limit))
 
 
-def _array_file(path: Path, source: str) -> ArrayRows:
+def _array_file(path: Path, source: str, check_range: bool = False) -> ArrayRows:
     if not path.is_file():
         raise FileNotFoundError(f"data {source!r} is neither 'mnist', a file nor a folder")
     if path.suffix not in DATA_SUFFIXES:
         raise ValueError(f"data file {path} must end in {', '.join(DATA_SUFFIXES)} (or be a folder of images)")
     _not_empty(path, "data file", "save the data with torch.save(x, path) or numpy.savez(path, x=x)")
     if path.suffix == ".pt":
-        return pt_file(path)
+        return pt_file(path, check_range)
     if path.suffix == ".npy":
-        return npy_file(path)
+        return npy_file(path, check_range)
     try:
         with np.load(path, allow_pickle=False) as npz:
             key = "x" if "x" in npz.files else (npz.files[0] if len(npz.files) == 1 else None)
@@ -242,13 +249,65 @@ def _array_file(path: Path, source: str) -> ArrayRows:
         raise ValueError(f"{path} is not a readable .npz of plain arrays: {reason}") from err
     check_shape(array.shape, str(path))
     x = torch.from_numpy(np.ascontiguousarray(array))
-    return ArrayRows(lambda: x, str(path), None if labels is None else torch.from_numpy(labels))
+    return ArrayRows(lambda: x, str(path), None if labels is None else torch.from_numpy(labels), check_range)
 
 
 def load_data(source: str, split: str = "train") -> torch.Tensor:
     """``x: [N, ...]`` float32 in [0, 1], all of :func:`load_dataset` in memory at once (for small data)."""
     rows = Rows(load_dataset(source, split))
     return rows.read(range(rows.n))[0]
+
+
+def memory_limit() -> int:
+    """Bytes of decoded rows a command may hold in memory: ``IN_MEMORY_BYTES`` (1 GiB), or an eighth of this
+    machine's physical memory when that is less. It depends on the machine only, never on what is free at the
+    moment, so the same data on the same machine is always read the same way."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: the fixed limit alone
+        return IN_MEMORY_BYTES
+    return min(IN_MEMORY_BYTES, total // 8) if total > 0 else IN_MEMORY_BYTES
+
+
+def decoded_bytes(data: Dataset) -> int:
+    """The bytes of every row of ``data`` decoded as float32: ``len(data)`` times the size of item 0's ``x``
+    (item 0 is read; the rows of a Dataset share one shape)."""
+    first = data[0]
+    x = first[0] if isinstance(first, (tuple, list)) else first
+    return len(data) * x.numel() * 4  # type: ignore[arg-type]
+
+
+def _tensor_rows(data: Dataset) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """``(x, labels)`` of a ``TensorDataset`` (or a ``Subset`` of one) by indexing its tensors; None otherwise."""
+    if isinstance(data, TensorDataset):
+        return data.tensors[0].float(), data.tensors[1] if len(data.tensors) > 1 else None
+    if isinstance(data, Subset):
+        inner = _tensor_rows(data.dataset)
+        if inner is None:
+            return None
+        index = torch.as_tensor(list(data.indices), dtype=torch.long)
+        return inner[0][index], None if inner[1] is None else inner[1][index]
+    return None
+
+
+def rows_in_memory(data: Dataset, block: int = 1024) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(x [N, ...] float32, labels [N] or None)``: every row of ``data`` decoded once, ``block`` rows at a time
+    (each checked as it is read, :class:`~uae_plugin.generation.sources.Rows`), into one tensor; the labels are
+    the items' second field, when they are ``(x, label)``."""
+    direct = _tensor_rows(data)
+    if direct is not None:
+        return direct
+    rows = Rows(data)
+    spans = [range(a, min(a + block, rows.n)) for a in range(0, rows.n, block)]
+    x = labels = None
+    for rows_read, (xb, rest) in zip(spans, rows.chunks(spans), strict=True):
+        if x is None:
+            x = torch.empty((rows.n, *xb.shape[1:]), dtype=torch.float32)
+            labels = torch.empty(rows.n, dtype=torch.long) if rest and torch.is_tensor(rest[0]) else None
+        x[rows_read.start : rows_read.stop] = xb
+        if labels is not None:
+            labels[rows_read.start : rows_read.stop] = rest[0]
+    return x, labels  # type: ignore[return-value]
 
 
 def _first(keys: list[str], n: int = 4) -> str:

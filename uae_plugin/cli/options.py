@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TypeVar
 
 from ..settings import DEFAULT, REFERENCE
 from .loading import add_model_arguments
+
+T = TypeVar("T")
 
 
 def model_options(p: argparse.ArgumentParser, what: str = "the model") -> None:
@@ -75,3 +79,18 @@ def attack_options(p: argparse.ArgumentParser, title: str = "attack", budget: bo
     g.add_argument("--preset", choices=("default", "reference"), default="default", help="attack settings")
     if budget:
         g.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+
+
+def as_option(check: Callable[[], T], options: dict[str, str]) -> T:
+    """``check()``, its ValueError or TypeError made to name the command-line option instead of the Python argument
+    (``options`` maps argument names to options): ``test_eps must be ...`` becomes ``--test-eps must be ...``; an
+    error that starts with no argument's name is prefixed with the first option's."""
+    try:
+        return check()
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        named = [name for name in options if text.startswith((f"{name} ", f"{name}:"))]
+        name = named[0] if named else next(iter(options))
+        if named:
+            raise type(err)(options[name] + text[len(name) :]) from err
+        raise type(err)(f"{options[name]}: {text}") from err

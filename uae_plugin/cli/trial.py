@@ -1,6 +1,13 @@
 """``uae trial``: the controlled augmentation trial (:func:`uae_plugin.run_trial`) for a model file and data files.
 
-The model and data are read as ``uae generate`` reads them, lazily, as Datasets (rows are decoded when used).
+Order: every option that can be checked alone is checked first (:func:`check_options`), before the model or any
+data is read and before anything is printed; then the model, then the data (an array file's values checked whole
+when it is opened); then the header, which states the rows actually trained on and scored; then the trial.
+
+The data are read as ``uae generate`` reads them (:func:`~uae_plugin.cli.loading.load_dataset`). When their
+decoded rows fit :func:`~uae_plugin.cli.loading.memory_limit` (1 GiB, or an eighth of the machine's memory), they
+are decoded once into tensors (labels too) and the trial runs on those, as fast as on tensors passed in Python;
+larger data stay lazy Datasets, every fine-tuning step reading its rows from the files (slower; the header says so).
 Without ``--test-data``, ``--data mnist`` is scored on the built-in test split, and any other data holds out
 ``--test-fraction`` of its rows (a permutation seeded with 0) as the test set.
 """
@@ -8,17 +15,71 @@ Without ``--test-data``, ``--data mnist`` is scored on the built-in test split, 
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from ..criteria import Contrastive, Reconstruction
+from ..distributed import Ranks, process_group, wants_distributed
+from ..settings import resolve_settings
 from ..trial import run_trial
-from ..trial.online import online_cost
-from .loading import load_dataset, load_model
-from .options import attack_options, image_options, model_options
+from ..trial.online import online_cost, views_per_row
+from ..trial.plan import check_settings
+from ..trial.run import write_report
+from .loading import decoded_bytes, load_dataset, load_model, memory_limit, rows_in_memory
+from .options import as_option, attack_options, image_options, model_options
 
-QUICK = {"seeds": 2, "fit_steps": 10, "attack_steps": 5, "rows": 64}  # --quick: a smoke size
+QUICK = {"seeds": 2, "eps": 1, "fit_steps": 10, "attack_steps": 5, "train_rows": 128, "test_rows": 64}
+QUICK_SIZES = (
+    f"the first {QUICK['train_rows']} training and {QUICK['test_rows']} test rows, the first {QUICK['seeds']} "
+    f"--seeds, the first --eps, {QUICK['fit_steps']} fine-tuning and {QUICK['attack_steps']} attack steps"
+)
+
+
+# --- the options, checked before anything is read ------------------------------------------------------------
+
+
+OPTION_NAMES = {  # run_trial's argument -> the option that sets it, for errors that name the option
+    "seeds": "--seeds", "arms": "--arms", "eps": "--eps", "metrics": "--metrics", "test_eps": "--test-eps",
+    "target": "--target", "task": "--task", "robust_rows": "--robust-rows", "steps": "--fit-steps",
+    "n_augment": "--augment", "batch_size": "--batch-size", "lr": "--lr", "online_steps": "--online-steps",
+    "online_fraction": "--online-fraction", "test_attack": "--test-attack",
+}  # fmt: skip
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse every option that can be checked without the model or the data, before either is read and before
+    anything is printed; each error names the option, what was expected and why (the trial's own
+    :func:`~uae_plugin.trial.plan.check_settings`, reworded to name the options, and the command's own)."""
+    if len(args.seeds) == 1:
+        raise ValueError(
+            "--seeds takes a list: seeds must hold at least 2 distinct seeds (a verdict compares per-seed "
+            f"differences), e.g. --seeds 0 1 2; got one: {args.seeds[0]}"
+        )
+    as_option(lambda: check_settings(**_settings(args), fit=None, score=None), OPTION_NAMES)
+    if not 0 < args.test_fraction < 1:
+        raise ValueError(
+            "--test-fraction must be in (0, 1) (the share of --data held out as the test set), "
+            f"got {args.test_fraction}"
+        )
+    if args.image_size is not None and min(args.image_size) < 1:
+        raise ValueError(f"--image-size must be two ints H W >= 1, got {' '.join(map(str, args.image_size))}")
+    _check_attack(args)
+
+
+def _check_attack(args: argparse.Namespace) -> None:
+    """The attack's settings (``--steps``, ``--mine-steps``, ``--mi-weight``, ``--estimator``) on the preset."""
+    given = {"steps": args.steps, "mine_steps": args.mine_steps, "mi_weight": args.mi_weight}
+    settings = {k: v for k, v in {**given, "estimator": args.estimator}.items() if v is not None}
+    maximize = (Contrastive if args.task == "contrastive" else Reconstruction).maximize_mi
+    names = {"steps": "--steps", "mine_steps": "--mine-steps", "mi_weight": "--mi-weight", "estimator": "--estimator"}
+    as_option(lambda: resolve_settings(args.preset, {**settings, "eps": args.eps[0]}, maximize), names)
+
+
+# --- the data ------------------------------------------------------------------------------------------------
 
 
 def split_rows(n: int, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,97 +115,164 @@ def _need_labels(data: Dataset, name: str) -> torch.Tensor:
     y = labels_of(data)
     if y is None:
         raise ValueError(
-            f"{name} holds no labels: a contrastive trial scores by kNN error, which needs class labels; "
+            f"{name} holds no labels: a contrastive trial scores a linear probe and kNN on the encoder's features, "
+            "which need class labels; "
             "save them beside the data (torch.save({'x': x, 'y': y}, path), numpy.savez(path, x=x, y=y)) "
             "or use an image folder with class subfolders"
         )
     return y.long()
 
 
-def _data(args: argparse.Namespace) -> dict:
-    """``{"x_train", "x_test", "y_train", "y_test", "how"}``: Datasets read lazily (:func:`load_dataset`);
-    labels only for a contrastive trial."""
-    read = {"image_size": tuple(args.image_size) if args.image_size else None, "channels": args.channels}
-    train = load_dataset(args.data, "train", **read)
+def _first(data: Dataset, n: int) -> Dataset:
+    """The first ``n`` rows of ``data`` (all of them when it has fewer)."""
+    return data if len(data) <= n else Subset(data, range(n))
+
+
+def _test_words(args: argparse.Namespace, scored: int, held: int) -> str:
+    """How the test set was made, stating the rows scored: ``scored`` of its ``held`` (--quick keeps the first)."""
+    trimmed = scored < held
     if args.test_data is not None:
-        test = load_dataset(args.test_data, "train", **read)
-        how = f"test set {args.test_data} ({len(test)} rows)"
+        rows = f"the first {scored} of its {held} rows: --quick" if trimmed else f"{held} rows"
+        return f"test set {args.test_data} ({rows})"
+    if args.data == "mnist":
+        rows = f"the first {scored} of its {held} digits: --quick" if trimmed else f"{held} digits"
+        return f"the built-in MNIST test split ({rows})"
+    rows = f"the first {scored} of {held} rows" if trimmed else f"{held} rows"
+    return (
+        f"{rows} ({args.test_fraction:.0%}) of --data held out as the test set (seed 0{'; --quick' if trimmed else ''})"
+    )
+
+
+def read_rows(args: argparse.Namespace) -> tuple[Dataset, Dataset, str]:
+    """``(train, test, how)``: the rows trained on and scored (after ``--quick``), as lazy Datasets, and how the
+    test set was made; an array file's values are checked whole as it is opened."""
+    read = {"image_size": tuple(args.image_size) if args.image_size else None, "channels": args.channels}
+    train = load_dataset(args.data, "train", check_range=True, **read)
+    if args.test_data is not None:
+        test = load_dataset(args.test_data, "train", check_range=True, **read)
     elif args.data == "mnist":
         test = load_dataset("mnist", "test")
-        how = f"the built-in MNIST test split ({len(test)} digits)"
     else:
         keep, held = split_rows(len(train), args.test_fraction)
         train, test = Subset(train, keep.tolist()), Subset(train, held.tolist())
-        how = f"{held.numel()} rows ({args.test_fraction:.0%}) of --data held out as the test set (seed 0)"
+    held = len(test)
     if args.quick:
-        train = Subset(train, range(min(len(train), 2 * QUICK["rows"])))
-        test = Subset(test, range(min(len(test), QUICK["rows"])))
+        train, test = _first(train, QUICK["train_rows"]), _first(test, QUICK["test_rows"])
+    return train, test, _test_words(args, len(test), held)
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+
+
+def trial_data(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"x_train", "x_test", "y_train", "y_test", "how", "lazy"}``: tensors decoded once when the rows fit
+    :func:`memory_limit`, else the lazy Datasets (``lazy`` then says why, for the header); labels only for a
+    contrastive trial."""
+    train, test, how = read_rows(args)
     labels = args.task == "contrastive"
     y_train = _need_labels(train, "--data") if labels else None
     y_test = _need_labels(test, "--test-data" if args.test_data else "--data") if labels else None
-    return {"x_train": train, "x_test": test, "y_train": y_train, "y_test": y_test, "how": how}
+    need, limit = decoded_bytes(train) + decoded_bytes(test), memory_limit()
+    lazy = None
+    if need <= limit:
+        train, test = rows_in_memory(train)[0], rows_in_memory(test)[0]
+    else:
+        lazy = (
+            f"the rows are read from the files at every fine-tuning step (slower): decoded they take {_size(need)}, "
+            f"over the in-memory limit of {_size(limit)}"
+        )
+    return {"x_train": train, "x_test": test, "y_train": y_train, "y_test": y_test, "how": how, "lazy": lazy}
+
+
+# --- the trial -----------------------------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``run_trial`` the options give (``--quick`` cuts seeds, eps and steps)."""
+    attack = {
+        "steps": QUICK["attack_steps"] if args.quick else args.steps,
+        "mine_steps": args.mine_steps,
+        "similarity": args.similarity,
+        "estimator": args.estimator,
+        "mi_weight": args.mi_weight,
+        "preset": args.preset,
+    }
+    return {
+        "task": args.task,
+        "arms": args.arms,
+        "eps": args.eps[: QUICK["eps"]] if args.quick else args.eps,
+        "seeds": args.seeds[: QUICK["seeds"]] if args.quick else args.seeds,
+        "steps": QUICK["fit_steps"] if args.quick else args.fit_steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "n_augment": args.augment,
+        "attack_options": {k: v for k, v in attack.items() if v is not None},
+        "attack_seed": args.attack_seed,
+        "metrics": args.metrics,
+        "test_eps": args.test_eps,
+        "test_attack": args.test_attack,
+        "robust_rows": args.robust_rows,
+        "target": args.target,
+        "online_steps": args.online_steps,
+        "online_fraction": args.online_fraction,
+    }
+
+
+def _header(model: torch.nn.Module, data: dict[str, Any], settings: dict[str, Any], quick: bool, progress: bool) -> str:
+    """The plan, as run: the rows trained on and scored, seeds, eps, metrics, the online arms' cost (which
+    ``run_trial`` states itself when it shows progress), --quick."""
+    name = model.original_name if isinstance(model, torch.jit.ScriptModule) else type(model).__name__
+    n_test = len(data["x_test"])
+    parts = [
+        f"uae trial: {name} on {len(data['x_train'])} training rows",
+        data["how"],
+        f"seeds {settings['seeds']}",
+        f"eps {settings['eps']}",
+        f"metrics {' '.join(settings['metrics'])}",
+    ]
+    robust = [m for m in settings["metrics"] if m in ("adversarial", "corruption")]
+    if robust and settings["robust_rows"] is not None and settings["robust_rows"] < n_test:
+        parts.append(f"{' and '.join(robust)} on {settings['robust_rows']} of the {n_test} test rows")
+    online = [a for a in settings["arms"] if a.startswith("online-")]
+    if online and not progress:
+        fraction, steps = settings["online_fraction"], settings["online_steps"]
+        views = views_per_row((Contrastive if settings["task"] == "contrastive" else Reconstruction)(model))
+        cost = max(online_cost(a, steps, fraction, views) for a in online)
+        parts.append(
+            f"the online arms attack {fraction:.0%} of every batch for {steps} steps "
+            f"(each of their fine-tunes costs about {cost:.1f}x a plain one)"
+        )
+    if data["lazy"]:
+        parts.append(data["lazy"])
+    if quick:
+        parts.append(f"a smoke run (--quick: {QUICK_SIZES}): its numbers mean nothing")
+    return "; ".join(parts)
 
 
 def trial(args: argparse.Namespace) -> None:
-    """``uae trial``: run the trial, print the table and the verdict, write the report to ``--out``."""
+    """``uae trial``: check the options, read the model and data, print the plan, run the trial, print the table
+    and the verdict, write the report to ``--out``. Under ``torchrun`` with several processes, the fine-tunes
+    are spread over them (:mod:`uae_plugin.trial.spread`) and rank 0 alone prints and writes."""
+    distributed = wants_distributed(False)  # torchrun started several processes
+    check_options(args)
     out = Path(args.out)
     model = load_model(args.model, args.model_class, args.model_kwargs)
-    data = _data(args)
-    options = {
-        k: v
-        for k, v in {
-            "steps": QUICK["attack_steps"] if args.quick else args.steps,
-            "mine_steps": args.mine_steps,
-            "similarity": args.similarity,
-            "estimator": args.estimator,
-            "mi_weight": args.mi_weight,
-            "preset": args.preset,
-        }.items()
-        if v is not None
-    }
-    seeds = args.seeds[: QUICK["seeds"]] if args.quick else args.seeds
-    eps = args.eps[:1] if args.quick else args.eps
-    online = [a for a in args.arms if a.startswith("online-")]
-    cost = max((online_cost(a, args.online_steps, args.online_fraction) for a in online), default=1.0)
-    print(
-        f"uae trial: {model.original_name if isinstance(model, torch.jit.ScriptModule) else type(model).__name__} "
-        f"on {len(data['x_train'])} training rows; {data['how']}; seeds {seeds}; eps {eps}; "
-        f"metrics {' '.join(args.metrics)}"
-        + (
-            f"; the online arms attack {args.online_fraction:.0%} of every batch for {args.online_steps} steps "
-            f"(each of their fine-tunes costs about {cost:.1f}x a plain one)"
-            if online
-            else ""
-        )
-        + ("; a smoke run (--quick): its numbers mean nothing" if args.quick else ""),
-        flush=True,
-    )
-    report = run_trial(
-        model,
-        data["x_train"],
-        data["x_test"],
-        task=args.task,
-        arms=args.arms,
-        eps=eps,
-        seeds=seeds,
-        out=out,
-        progress=not args.no_progress,
-        steps=QUICK["fit_steps"] if args.quick else args.fit_steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        n_augment=args.augment,
-        attack_options=options,
-        attack_seed=args.attack_seed,
-        metrics=args.metrics,
-        test_eps=args.test_eps,
-        test_attack=args.test_attack,
-        robust_rows=args.robust_rows,
-        target=args.target,
-        online_steps=args.online_steps,
-        online_fraction=args.online_fraction,
-        y_train=data["y_train"],
-        y_test=data["y_test"],
-    )
+    data = trial_data(args)
+    settings = _settings(args)
+    with process_group("cpu") if distributed else nullcontext(Ranks()) as ranks:
+        if ranks.leader:
+            print(_header(model, data, settings, args.quick, not args.no_progress), flush=True)
+        report = run_trial(
+            model, data["x_train"], data["x_test"], out=out, progress=not args.no_progress,
+            y_train=data["y_train"], y_test=data["y_test"], **settings,
+        )  # fmt: skip
+    if not ranks.leader:
+        return
+    if args.quick:  # the sizes of a smoke run decide nothing
+        report.warnings.append(f"a smoke run (--quick: {QUICK_SIZES}): its numbers mean nothing")
+        report.withheld = "a smoke run (--quick) decides nothing; rerun without --quick"
+        write_report(report, out)
     print(report.table())
     written = [
         p.name
@@ -156,6 +284,7 @@ def trial(args: argparse.Namespace) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..trial import ARMS, DEFAULT_ARMS, DEFAULT_EPS, DEFAULT_METRICS, DEFAULT_SEEDS, DEFAULT_TEST_EPS, METRICS
+    from ..trial.budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
     from ..trial.online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS
 
     p = sub.add_parser(
@@ -173,7 +302,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data",
         default="mnist",
-        help="training data: 'mnist' (built in), a .pt/.npy/.npz file or an image folder (class subfolders)",
+        help="training data: 'mnist' (built in), a .pt/.npy/.npz file or an image folder (class subfolders); "
+        "decoded once into memory when it fits (1 GiB, or an eighth of this machine's memory), else read from the "
+        "files at every fine-tuning step (slower)",
     )
     p.add_argument("--test-data", default=None, help="test data (default: hold out --test-fraction of --data)")
     p.add_argument(
@@ -255,14 +386,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="fine-tuning Adam steps of every arm (default: two passes over the training rows, >= 100)",
     )
-    p.add_argument("--batch-size", type=int, default=64, help="fine-tuning batch size (64)")
-    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning Adam learning rate (1e-3)")
+    p.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"fine-tuning batch size ({DEFAULT_BATCH_SIZE})"
+    )
+    p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"fine-tuning Adam learning rate ({DEFAULT_LR:g})")
     image_options(p)
     p.add_argument("--augment", type=int, default=None, help="augment only this many training rows (default all)")
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run (2 seeds, one eps, 10 fine-tuning steps, 128 rows): checks the set-up",
+        help=f"a smoke run ({QUICK_SIZES}): checks the set-up; its numbers mean nothing",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     attack_options(p, "attack (the UAE arms; no-MI and PGD take the same steps)", budget=False)

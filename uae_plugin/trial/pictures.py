@@ -30,7 +30,10 @@ def plot_changes(report: Any, path: Path) -> Path:
     plt = _pyplot()
     arms = list(report.versus_none)
     fig, axes = plt.subplots(
-        1, len(report.results), figsize=(4.2 * len(report.results) + 1.2, 0.9 + 0.38 * len(arms)), squeeze=False
+        1,
+        len(report.results),
+        figsize=(4.2 * len(report.results) + 1.2, max(2.4, 1.2 + 0.38 * len(arms))),
+        squeeze=False,
     )
     for ax, (name, result) in zip(axes[0], report.results.items(), strict=True):
         for i, arm in enumerate(arms):

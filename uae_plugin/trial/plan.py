@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._extras import require
 from ..criteria import Contrastive, Criterion, Reconstruction
 from ..generation import tensor_digest
 from ..minmax import MinMaxAttack
@@ -145,10 +146,19 @@ def _metric_names(metrics: Any, custom: dict[str, Any], task: str) -> list[str]:
     return names
 
 
-def _check_metrics(
-    names: list[str], custom: dict[str, Any], task: str, x_test: Data, test_attack: str, labels: bool
-) -> None:
-    """Refuse, before any work, a built-in metric this trial cannot score, with the fix."""
+def _check_extras(names: list[str], custom: dict[str, Any], task: str, test_attack: str) -> None:
+    """The optional packages and the task a built-in metric needs, before any work."""
+    builtin = [n for n in names if n not in custom]
+    if "corruption" in builtin:
+        require("kornia.augmentation", "the corruption metric")
+    if test_attack == "autoattack" and "adversarial" in builtin:
+        if task != "contrastive":
+            raise ValueError("test_attack: 'autoattack' attacks a classifier: it needs task='contrastive' (a probe)")
+        require("torchattacks", "test_attack='autoattack'")
+
+
+def _check_metrics(names: list[str], custom: dict[str, Any], task: str, x_test: Data, labels: bool) -> None:
+    """Refuse, before any work, a built-in metric these data cannot give, with the fix."""
     builtin = [n for n in names if n not in custom]
     if task == "contrastive" and builtin and not labels:
         raise ValueError(
@@ -159,12 +169,6 @@ def _check_metrics(
         from .corruptions import check_corruptible
 
         check_corruptible(take(x_test, torch.arange(min(2, count(x_test)))), "x_test")
-    if test_attack == "autoattack" and "adversarial" in builtin:
-        if task != "contrastive":
-            raise ValueError("test_attack='autoattack' attacks a classifier: it needs task='contrastive' (a probe)")
-        from .._extras import require
-
-        require("torchattacks", "test_attack='autoattack'")
 
 
 @dataclass(frozen=True)
@@ -201,7 +205,7 @@ def check_settings(**a: Any) -> Settings:
         raise ValueError(f"target must be one of {TARGETS}, got {a['target']!r}")
     if a["target"] == "clean" and task != "reconstruction":
         raise ValueError(
-            "target='clean' (train an augmented row to reconstruct its source) needs task='reconstruction'"
+            "target: 'clean' (train an augmented row to reconstruct its clean source) needs task='reconstruction'"
         )
     robust_rows = None if a["robust_rows"] is None else check_count(a["robust_rows"], "robust_rows")
     for name in ("steps", "n_augment"):
@@ -218,11 +222,13 @@ def check_settings(**a: Any) -> Settings:
     if a["test_attack"] not in TEST_ATTACKS:
         raise ValueError(f"test_attack must be one of {TEST_ATTACKS}, got {a['test_attack']!r}")
     custom = _scores(a["score"])
+    metrics = _metric_names(a["metrics"], custom, task)
+    _check_extras(metrics, custom, task, a["test_attack"])
     return Settings(
         task, check_seeds(a["seeds"]), plan_arms(a["arms"], a["eps"]), a["target"], check_test_eps(a["test_eps"]),
         check_count(a["online_steps"], "online_steps"),
-        _share(a["online_fraction"], "online_fraction", "a share of each batch"), robust_rows, custom,
-        _metric_names(a["metrics"], custom, task), options,
+        _share(a["online_fraction"], "online_fraction", "a share of each batch"), robust_rows, custom, metrics,
+        options,
     )  # fmt: skip
 
 
@@ -253,7 +259,7 @@ def plan_trial(model: nn.Module, x_train: Data, x_test: Data, **a: Any) -> Plan:
     labels = y_train is not None and y_test is not None
     if labels:
         y_train, y_test = check_labels(y_train, n_train, "y_train"), check_labels(y_test, n_test, "y_test")
-    _check_metrics(settings.metrics, settings.scores, settings.task, x_test, a["test_attack"], labels)
+    _check_metrics(settings.metrics, settings.scores, settings.task, x_test, labels)
     fit = _checked_fit(settings, a["fit"], a["lr"], a["batch_size"])
     criterion = Contrastive(model) if settings.task == "contrastive" else Reconstruction(model)
     check_model_takes(criterion, x_train, "x_train")

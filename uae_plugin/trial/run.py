@@ -10,6 +10,10 @@ against ``none`` give each arm's corrected verdict per metric (:mod:`.verdict`, 
 The phases: plan and check (:mod:`.plan`, everything that can be refused is refused before any work), generate
 (the offline augmentations, once per ε from the given model), fine-tune and score, report.
 
+Under an initialised torch.distributed process group (torchrun) the fine-tunes are spread over the ranks by their
+cost, the augmentations and the baseline are still made once, rank 0 alone writes the folder, and every rank
+returns the same report, with the scores of one process (:mod:`.spread`).
+
 Cost: one generation per ε (three attacks of T steps on the augmented rows), arms × seeds fine-tunes (an online
 arm's steps cost about ``1 + fraction (T_online + 2)`` plain ones), and per fine-tuned model its scores (the
 adversarial metric is one attack of ``ADVERSARIAL_STEPS`` steps on the robustness rows); nothing else.
@@ -29,14 +33,28 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..distributed import Ranks
 from .arms import DEFAULT_ARMS, DEFAULT_EPS, Arm
-from .augment import augmentations, generation_estimate, stored_examples
+from .augment import generation_estimate, stored_examples
 from .budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
 from .metrics import DEFAULT_TEST_EPS
 from .online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS, OnlineAttack, online_cost, views_per_row
 from .plan import DEFAULT_SEEDS, Plan, plan_trial
 from .report import EXAMPLE_ROWS, MetricResult, TrialReport, examples_of
 from .rows import Data, join, on_device_of, take
+from .spread import (
+    agreed,
+    assign,
+    augmentations_once,
+    gather_scores,
+    local_model,
+    measured,
+    merged_timings,
+    on_leader,
+    open_folder,
+    plain,
+    same_trial,
+)
 from .store import TrialFolder
 
 
@@ -68,6 +86,7 @@ def run_trial(
     online_fraction: float = DEFAULT_ONLINE_FRACTION,
     y_train: torch.Tensor | None = None,
     y_test: torch.Tensor | None = None,
+    distributed: bool | None = None,
 ) -> TrialReport:
     """Does augmenting with UAEs help ``model``, on clean data and under attack? Every arm fine-tunes a copy of it;
     the report says, per metric, with controls and a correction for the many comparisons.
@@ -102,6 +121,11 @@ def run_trial(
             sets ``mi_weight=0``, PGD takes the same ε and steps.
         attack_seed: the seed of the attacks, the noise and the robustness metrics.
         online_steps, online_fraction: the attack steps and the share of each batch of the online arms.
+        distributed: ``None`` (default): spread the fine-tunes over the ranks of the default torch.distributed
+            process group when one is initialised (every rank must then call ``run_trial`` with the same arguments;
+            see :mod:`uae_plugin.trial.spread`), else run them all here; ``False``: this process alone; ``True``:
+            the group, which must be initialised. The number of processes is in the report's ``config``
+            (``"processes"``), not in the trial's identity: a trial resumes with any number of them.
 
     Returns:
         :class:`~uae_plugin.trial.report.TrialReport`: ``.metrics``, ``.for_metric(name)``, ``.scores``,
@@ -111,28 +135,43 @@ def run_trial(
         >>> report = run_trial(autoencoder, x_train, x_test, metrics=("clean", "adversarial"), out="trial/")
         >>> print(report.table()); report.for_metric("adversarial").verdict["uae@0.3"]
     """
-    settings = {k: v for k, v in locals().items() if k not in ("model", "x_train", "x_test")}
+    settings = {k: v for k, v in locals().items() if k not in ("model", "x_train", "x_test", "distributed")}
     start = time.perf_counter()
-    plan = plan_trial(model, x_train, x_test, **settings)  # refuses what it can before any work
-    store = TrialFolder(None if out is None else Path(out), plan.identity(model, x_train, x_test))
+    ranks = Ranks.current(distributed)
+    plan = agreed(ranks, lambda: plan_trial(model, x_train, x_test, **settings))  # refuses what it can first
+    plan.progress = plan.progress and ranks.leader
+    identity = plan.identity(model, x_train, x_test)
+    ranks.agree(same_trial(ranks, plan, identity, out))
+    store = open_folder(ranks, None if out is None else Path(out), identity)
+    local = local_model(ranks, model)
     timings = {"generate_s": 0.0, "fit_s": 0.0, "score_s": 0.0}
-    if not store.has_baseline(plan.metric_names):
-        store.record(None, None, plan.metrics(copy.deepcopy(model), x_test))
-    made, examples = _generate(plan, model, x_train, store, timings)
-    _fine_tune_and_score(plan, model, x_train, x_test, store, made, timings)
+    if not store.has_baseline(plan.metric_names):  # the given model's scores: once, by rank 0
+        baseline = on_leader(ranks, lambda: plain(plan.metrics(copy.deepcopy(local), x_test)))
+        store.record(None, None, measured(baseline))
+    made, examples = _generate(plan, ranks, model, local, x_train, store, timings)
+    _fine_tune_and_score(plan, ranks, local, x_train, x_test, store, made, timings)
     timings["total_s"] = time.perf_counter() - start
-    report = _report(plan, store, timings, examples)
-    if out is not None:
+    report = _report(plan, store, merged_timings(ranks, timings), examples, ranks.world)
+    if out is not None and ranks.world == 1:
         write_report(report, Path(out))
+    elif out is not None:  # rank 0 writes; every rank returns once it has (or raises its error)
+        on_leader(ranks, lambda: write_report(report, Path(out)))
     return report
 
 
 def _generate(
-    plan: Plan, model: nn.Module, x_train: Data, store: TrialFolder, timings: dict[str, float]
+    plan: Plan,
+    ranks: Ranks,
+    model: nn.Module,
+    local: nn.Module,
+    x_train: Data,
+    store: TrialFolder,
+    timings: dict[str, float],
 ) -> tuple[dict[float, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
     """``({ε: {kind: x' [n, ...]}}, examples)``: the offline augmentations of every ε that an arm still to run
-    needs, made from the given model (read back from ``out`` when there), and a few rows of every ε's
-    augmentations for the pictures (read from ``out`` where no arm needs them)."""
+    needs, made from the given model (read back from ``out`` when there; ``local``: its copy on this rank's
+    device, made once for the whole group), and a few rows of every ε's augmentations for the pictures (read from
+    ``out`` where no arm needs them)."""
     made: dict[float, dict[str, torch.Tensor]] = {}
     wanted = sorted({a.eps for a, s in plan.todo(store) if a.eps is not None and not a.online})
     src = take(x_train, plan.rows) if wanted else None
@@ -144,11 +183,12 @@ def _generate(
     if len(fresh) < len(wanted) and plan.progress:
         kept = ", ".join(f"{e:g}" for e in wanted if e not in fresh)
         print(f"uae trial: reading the augmentations of eps {kept} back from out (finishing them if cut)", flush=True)
+    criterion = plan.criterion if local is model else plan.criterion_of(local)
     for e in wanted:
         t0 = time.perf_counter()
         kinds = {a.kind for a in plan.arms if a.eps == e and not a.online}
-        aug, stats = augmentations(
-            plan.criterion, on_device_of(model, src), e, kinds, plan.attack_options, plan.attack_seed,
+        aug, stats = augmentations_once(
+            ranks, criterion, on_device_of(local, src), e, kinds, plan.attack_options, plan.attack_seed,
             store.uae_folder(e),
         )  # fmt: skip
         made[e] = {k: v.cpu() for k, v in aug.items()}
@@ -191,51 +231,104 @@ def _fit_inputs(plan: Plan, arm: Arm, x_train: Data, made: dict[float, dict[str,
     return inputs
 
 
+def _costs(plan: Plan, todo: list[tuple[Arm, int]]) -> list[float]:
+    """Each fine-tune's cost in plain fine-tunes: 1, or an online arm's ``online_cost`` (its attacks)."""
+    views = views_per_row(plan.criterion)
+    return [online_cost(a.kind, plan.online_steps, plan.online_fraction, views) if a.online else 1.0 for a, _ in todo]
+
+
+def _announce(plan: Plan, ranks: Ranks, todo: list[tuple[Arm, int]], costs: list[float], owner: list[int]) -> None:
+    """Say (with progress) what the online arms cost and how the fine-tunes are spread over the processes."""
+    if not plan.progress:
+        return
+    if any(a.online for a, _ in todo):
+        print(
+            f"uae trial: the online arms attack {plan.online_fraction:.0%} of every batch for {plan.online_steps} "
+            f"steps: each of their fine-tunes costs about {max(costs):.1f}x a plain one",
+            flush=True,
+        )
+    if ranks.world > 1 and todo:
+        counts = [owner.count(r) for r in range(ranks.world)]
+        loads = [sum(c for c, o in zip(costs, owner, strict=True) if o == r) for r in range(ranks.world)]
+        print(
+            f"uae trial: {len(todo)} fine-tunes spread over {ranks.world} processes by cost: "
+            f"{', '.join(map(str, counts))} each (about {', '.join(f'{x:.1f}' for x in loads)} plain fine-tunes)",
+            flush=True,
+        )
+
+
 def _fine_tune_and_score(
     plan: Plan,
-    model: nn.Module,
+    ranks: Ranks,
+    local: nn.Module,
     x_train: Data,
     x_test: Data,
     store: TrialFolder,
     made: dict[float, dict[str, torch.Tensor]],
     timings: dict[str, float],
 ) -> None:
-    """Every (arm, seed) without all its scores: fine-tune a copy of ``model``, score it on every metric, record."""
+    """Every (arm, seed) without all its scores, spread over the ranks by cost (:func:`.spread.assign`): this
+    rank fine-tunes a copy of ``local`` for each of its share, scores it on every metric and records it; then the
+    scores of every rank are gathered into ``store`` on every rank (and into ``scores.json`` by rank 0). A fine-tune
+    that raises ends its rank's share; every rank raises that error once all have finished theirs."""
     todo = plan.todo(store)
-    views = views_per_row(plan.criterion)
-    costs = [online_cost(a.kind, plan.online_steps, plan.online_fraction, views) if a.online else 1.0 for a, _ in todo]
-    if plan.progress and any(a.online for a, _ in todo):
-        print(
-            f"uae trial: the online arms attack {plan.online_fraction:.0%} of every batch for {plan.online_steps} "
-            f"steps: each of their fine-tunes costs about {max(costs):.1f}x a plain one",
-            flush=True,
-        )
-    bar = tqdm(total=len(todo), unit="fine-tune", desc="uae trial (arm x seed)", disable=not plan.progress or not todo)
-    for i, (arm, seed) in enumerate(todo):
-        bar.set_postfix_str(f"{arm.key} seed {seed}")
-        inputs = _fit_inputs(plan, arm, x_train, made)
-        t0 = time.perf_counter()
-        trained = plan.fit(copy.deepcopy(model), inputs.pop("data"), steps=plan.steps, seed=seed, **inputs)
-        if not isinstance(trained, nn.Module):
-            raise TypeError(f"fit must return the trained model (an nn.Module), got {type(trained).__name__}")
-        t1 = time.perf_counter()
-        store.record(arm.key, seed, plan.metrics(trained, x_test))
-        timings["fit_s"] += t1 - t0
-        timings["score_s"] += time.perf_counter() - t1
-        bar.update(1)
-        if i == 0 and plan.progress and len(todo) > 1:
-            left = (time.perf_counter() - t0) * sum(costs[1:]) / costs[0]
-            bar.write(
-                f"uae trial: {len(todo)} fine-tunes of {plan.steps} steps, each scored on "
-                f"{', '.join(plan.metric_names)}; about {left / 60:.1f} min more"
-            )
-    bar.close()
+    costs = _costs(plan, todo)
+    owner = assign(costs, ranks.world)
+    _announce(plan, ranks, todo, costs, owner)
+    mine = [i for i, r in enumerate(owner) if r == ranks.rank]
+    error = None
+    try:
+        share = [todo[i] for i in mine]
+        _run_share(plan, local, x_train, x_test, store, made, timings, share, [costs[i] for i in mine])
+    except Exception as err:  # shared with every rank by agree(), which re-raises it
+        error = err
+    gather_scores(ranks, store)
+    ranks.agree(error)
+
+
+def _run_share(
+    plan: Plan,
+    local: nn.Module,
+    x_train: Data,
+    x_test: Data,
+    store: TrialFolder,
+    made: dict[float, dict[str, torch.Tensor]],
+    timings: dict[str, float],
+    share: list[tuple[Arm, int]],
+    costs: list[float],
+) -> None:
+    """Fine-tune a copy of ``local`` for every (arm, seed) of ``share``, score it on every metric, record it."""
+    bar = tqdm(
+        total=len(share), unit="fine-tune", desc="uae trial (arm x seed)", disable=not plan.progress or not share
+    )
+    try:
+        for i, (arm, seed) in enumerate(share):
+            bar.set_postfix_str(f"{arm.key} seed {seed}")
+            inputs = _fit_inputs(plan, arm, x_train, made)
+            t0 = time.perf_counter()
+            trained = plan.fit(copy.deepcopy(local), inputs.pop("data"), steps=plan.steps, seed=seed, **inputs)
+            if not isinstance(trained, nn.Module):
+                raise TypeError(f"fit must return the trained model (an nn.Module), got {type(trained).__name__}")
+            t1 = time.perf_counter()
+            store.record(arm.key, seed, plan.metrics(trained, x_test))
+            timings["fit_s"] += t1 - t0
+            timings["score_s"] += time.perf_counter() - t1
+            bar.update(1)
+            if i == 0 and plan.progress and len(share) > 1:
+                left = (time.perf_counter() - t0) * sum(costs[1:]) / costs[0]
+                bar.write(
+                    f"uae trial: {len(share)} fine-tunes of {plan.steps} steps, each scored on "
+                    f"{', '.join(plan.metric_names)}; about {left / 60:.1f} min more"
+                )
+    finally:
+        bar.close()
 
 
 def _report(
-    plan: Plan, store: TrialFolder, timings: dict[str, float], examples: dict[str, torch.Tensor]
+    plan: Plan, store: TrialFolder, timings: dict[str, float], examples: dict[str, torch.Tensor], processes: int
 ) -> TrialReport:
-    """The report of the arms, seeds and metrics asked (the folder may hold more)."""
+    """The report of the arms, seeds and metrics asked (the folder may hold more); ``processes`` is recorded in
+    its config (not part of the trial's identity)."""
     results = {}
     for m in plan.metric_names:
         scores = {a.key: [store.scores[m][a.key][str(s)] for s in plan.seeds] for a in plan.arms}
@@ -246,7 +339,7 @@ def _report(
         }
         results[m] = MetricResult.compare(m, scores, store.baseline.get(m), store.resolution.get(m), details)
     stats = {f"{e:g}": store.stats[f"{e:g}"] for e in plan.offline_eps if f"{e:g}" in store.stats}
-    config = plan.config()
+    config = {**plan.config(), "processes": processes}
     more = store.holds_more([a.key for a in plan.arms], plan.seeds, plan.metric_names)
     if more:
         config["folder_holds"] = more
