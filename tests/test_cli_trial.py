@@ -64,6 +64,7 @@ def test_a_quick_trial_on_the_users_module_and_data_writes_the_report(project):
     assert report["recommendation"] in done.stdout
     assert report["recommendation"].startswith("No recommendation: a smoke run (--quick) decides nothing")
     assert any(w.startswith("a smoke run (--quick") for w in report["warnings"])
+    assert "test rows (--data animals.npz; " in (project / "trial" / "report.md").read_text()
     for name in ("report.md", "change_vs_none.png", "examples.png"):
         assert (project / "trial" / name).stat().st_size > 0
 

@@ -269,10 +269,11 @@ def trial(args: argparse.Namespace) -> None:
         )  # fmt: skip
     if not ranks.leader:
         return
+    report.config["data"] = f"--data {args.data}; {data['how']}"  # report.md names the files
     if args.quick:  # the sizes of a smoke run decide nothing
         report.warnings.append(f"a smoke run (--quick: {QUICK_SIZES}): its numbers mean nothing")
         report.withheld = "a smoke run (--quick) decides nothing; rerun without --quick"
-        write_report(report, out)
+    write_report(report, out)
     print(report.table())
     written = [
         p.name
