@@ -184,9 +184,10 @@ class RandomUAE(IntensityAugmentationBase2D):
         self.last_rows = rows
 
         def attack(chosen: torch.Tensor) -> AttackResult:
-            x = unit_range(chosen, "RandomUAE")  # normalised images refused, noise tails clamped
+            x = unit_range(chosen, "RandomUAE")  # normalised images refused, noise tails clamped: before any move
+            x = x.to(model_device(self.model, x))
             index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) if self.same_on_batch else None
             return self._attack(x, index=index, seed=int(seed.reshape(-1)[0]))
 
-        out, self.last_result = replace_rows(input, rows, attack, model_device(self.model, input))
+        out, self.last_result = replace_rows(input, rows, attack, input.device)
         return out

@@ -49,4 +49,4 @@ def test_the_readme_demo_command_runs_at_quick_size(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "smoke run" in done.stdout and (tmp_path / "uae-demo" / "dense" / "change_vs_none.png").exists()
-    assert "uae trial (arm x seed)" in done.stderr and "12/12" in done.stderr  # the progress bar, to its end
+    assert "uae trial (arm x seed)" in done.stderr and "14/14" in done.stderr  # the progress bar, to its end
