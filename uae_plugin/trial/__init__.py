@@ -7,7 +7,8 @@
   corruption and kNN scores (:mod:`.probe`: the linear probe, :mod:`.corruptions`: the common corruptions);
 - :mod:`.verdict`: the paired t-test with Holm's correction; :mod:`.report`: ``TrialReport``; :mod:`.wording`: its
   table and recommendation; :mod:`.pictures`: its pictures;
-- :mod:`.plan`: the checks and the plan; :mod:`.store`: the resumable folder; :mod:`.run`: ``run_trial``.
+- :mod:`.plan`: the checks and the plan; :mod:`.generate`, :mod:`.fine_tune`: the phases; :mod:`.spread`: over
+  torchrun ranks; :mod:`.store`: the resumable folder; :mod:`.run`: ``run_trial``.
 """
 
 from .arms import ARMS, DEFAULT_ARMS, DEFAULT_EPS

@@ -39,7 +39,9 @@ def _attack_rows(attack: MinMaxAttack, src: torch.Tensor, folder: Path | None):
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def _pgd(criterion: Criterion, src: torch.Tensor, eps: float, steps: int, seed: int, file: Path | None) -> torch.Tensor:
+def pgd_rows(
+    criterion: Criterion, src: torch.Tensor, eps: float, steps: int, seed: int, file: Path | None
+) -> torch.Tensor:
     if file is not None and file.exists():
         return torch.load(file, weights_only=True)
     pgd = UnsupervisedPGD(criterion, eps=eps, steps=steps, seed=seed)
@@ -81,7 +83,7 @@ def augmentations(
     if "noise" in kinds:
         made["noise"] = matched_gaussian_noise(src, made["uae"], seed=seed)
     if "pgd" in kinds:
-        made["pgd"] = _pgd(criterion, src, eps, attack.settings.steps, seed, folder and folder / "pgd.pt")
+        made["pgd"] = pgd_rows(criterion, src, eps, attack.settings.steps, seed, folder and folder / "pgd.pt")
     stats["l2"] = {kind: _l2(src, adv) for kind, adv in made.items()}
     return {k: v for k, v in made.items() if k in kinds}, stats
 

@@ -7,8 +7,10 @@ of every batch attacked against the current model for the online ones (:mod:`.on
 then scored on every metric (:mod:`.metrics`: clean, adversarial, corruption, ...), and the per-seed differences
 against ``none`` give each arm's corrected verdict per metric (:mod:`.verdict`, :mod:`.report`).
 
-The phases: plan and check (:mod:`.plan`, everything that can be refused is refused before any work), generate
-(the offline augmentations, once per ε from the given model), fine-tune and score, report.
+The phases, a module each: plan and check (:mod:`.plan`: everything that can be refused is refused before any
+work), generate (:mod:`.generate`: the offline augmentations, once per ε from the given model), fine-tune and
+score (:mod:`.fine_tune`), report (here: :func:`write_report`; the report itself is :mod:`.report`). Under
+torchrun the work of each phase is spread or shared by :mod:`.spread`.
 
 Under an initialised torch.distributed process group (torchrun) the fine-tunes are spread over the ranks by their
 cost, the augmentations and the baseline are still made once, rank 0 alone writes the folder, and every rank
@@ -31,22 +33,19 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..distributed import Ranks
-from .arms import DEFAULT_ARMS, DEFAULT_EPS, Arm
-from .augment import generation_estimate, stored_examples
+from .arms import DEFAULT_ARMS, DEFAULT_EPS
 from .budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
+from .fine_tune import fine_tune_and_score
+from .generate import generate
 from .metrics import DEFAULT_TEST_EPS
-from .online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS, OnlineAttack, online_cost, views_per_row
+from .online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS
 from .plan import DEFAULT_SEEDS, Plan, plan_trial
-from .report import EXAMPLE_ROWS, MetricResult, TrialReport, examples_of
-from .rows import Data, join, on_device_of, take
+from .report import MetricResult, TrialReport
+from .rows import Data
 from .spread import (
     agreed,
-    assign,
-    augmentations_once,
-    gather_scores,
     local_model,
     measured,
     merged_timings,
@@ -148,8 +147,8 @@ def run_trial(
     if not store.has_baseline(plan.metric_names):  # the given model's scores: once, by rank 0
         baseline = on_leader(ranks, lambda: plain(plan.metrics(copy.deepcopy(local), x_test)))
         store.record(None, None, measured(baseline))
-    made, examples = _generate(plan, ranks, model, local, x_train, store, timings)
-    _fine_tune_and_score(plan, ranks, local, x_train, x_test, store, made, timings)
+    made, examples = generate(plan, ranks, model, local, x_train, store, timings)
+    fine_tune_and_score(plan, ranks, local, x_train, x_test, store, made, timings)
     timings["total_s"] = time.perf_counter() - start
     report = _report(plan, store, merged_timings(ranks, timings), examples, ranks.world)
     if out is not None and ranks.world == 1:
@@ -157,171 +156,6 @@ def run_trial(
     elif out is not None:  # rank 0 writes; every rank returns once it has (or raises its error)
         on_leader(ranks, lambda: write_report(report, Path(out)))
     return report
-
-
-def _generate(
-    plan: Plan,
-    ranks: Ranks,
-    model: nn.Module,
-    local: nn.Module,
-    x_train: Data,
-    store: TrialFolder,
-    timings: dict[str, float],
-) -> tuple[dict[float, dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
-    """``({ε: {kind: x' [n, ...]}}, examples)``: the offline augmentations of every ε that an arm still to run
-    needs, made from the given model (read back from ``out`` when there; ``local``: its copy on this rank's
-    device, made once for the whole group), and a few rows of every ε's augmentations for the pictures (read from
-    ``out`` where no arm needs them)."""
-    made: dict[float, dict[str, torch.Tensor]] = {}
-    wanted = sorted({a.eps for a, s in plan.todo(store) if a.eps is not None and not a.online})
-    src = take(x_train, plan.rows) if wanted else None
-    fresh = [e for e in wanted if store.uae_folder(e) is None or not store.uae_folder(e).exists()]
-    if fresh and plan.progress:
-        estimate = generation_estimate(plan, model, src, fresh)
-        print(f"uae trial: generating the augmentations of eps {', '.join(f'{e:g}' for e in fresh)} for "
-              f"{src.shape[0]} rows: about {estimate / 60:.1f} min (timed on a probe)", flush=True)  # fmt: skip
-    if len(fresh) < len(wanted) and plan.progress:
-        kept = ", ".join(f"{e:g}" for e in wanted if e not in fresh)
-        print(f"uae trial: reading the augmentations of eps {kept} back from out (finishing them if cut)", flush=True)
-    criterion = plan.criterion if local is model else plan.criterion_of(local)
-    for e in wanted:
-        t0 = time.perf_counter()
-        kinds = {a.kind for a in plan.arms if a.eps == e and not a.online}
-        aug, stats = augmentations_once(
-            ranks, criterion, on_device_of(local, src), e, kinds, plan.attack_options, plan.attack_seed,
-            store.uae_folder(e),
-        )  # fmt: skip
-        made[e] = {k: v.cpu() for k, v in aug.items()}
-        store.stats[f"{e:g}"] = stats
-        store.save()
-        timings["generate_s"] += time.perf_counter() - t0
-    return made, _examples(plan, x_train, store, made)
-
-
-def _examples(
-    plan: Plan, x_train: Data, store: TrialFolder, made: dict[float, dict[str, torch.Tensor]]
-) -> dict[str, torch.Tensor]:
-    """The first rows of every offline ε's augmentations: those just made, or those kept in ``out`` (a resume)."""
-    first = plan.rows[:EXAMPLE_ROWS]
-    examples: dict[str, torch.Tensor] = {}
-    for e in plan.offline_eps:
-        kinds = [a.kind for a in plan.arms if a.eps == e and not a.online]
-        rows = made.get(e) or stored_examples(store.uae_folder(e), kinds, take(x_train, first), plan.attack_seed)
-        if rows:
-            examples.update(examples_of(take(x_train, first), {f"{k}@{e:g}": v for k, v in rows.items()}))
-    return examples
-
-
-def _fit_inputs(plan: Plan, arm: Arm, x_train: Data, made: dict[float, dict[str, torch.Tensor]]) -> dict[str, Any]:
-    """The data and keyword arguments of ``fit`` for ``arm``: its rows, the clean targets (``target="clean"``),
-    the online augmentation."""
-    if arm.kind == "none":
-        return {"data": x_train}
-    if arm.online:
-        attack = OnlineAttack(
-            arm.kind, plan.criterion_of, arm.eps, plan.online_steps, plan.online_fraction, plan.attack_seed,
-            plan.attack_options,
-        )  # fmt: skip
-        return {"data": x_train, "augment": attack}
-    src = take(x_train, plan.rows)
-    extra = src if arm.kind == "copy" else made[arm.eps][arm.kind]
-    inputs = {"data": join(x_train, extra)}
-    if plan.target == "clean":
-        inputs["targets"] = join(x_train, src)
-    return inputs
-
-
-def _costs(plan: Plan, todo: list[tuple[Arm, int]]) -> list[float]:
-    """Each fine-tune's cost in plain fine-tunes: 1, or an online arm's ``online_cost`` (its attacks)."""
-    views = views_per_row(plan.criterion)
-    return [online_cost(a.kind, plan.online_steps, plan.online_fraction, views) if a.online else 1.0 for a, _ in todo]
-
-
-def _announce(plan: Plan, ranks: Ranks, todo: list[tuple[Arm, int]], costs: list[float], owner: list[int]) -> None:
-    """Say (with progress) what the online arms cost and how the fine-tunes are spread over the processes."""
-    if not plan.progress:
-        return
-    if any(a.online for a, _ in todo):
-        print(
-            f"uae trial: the online arms attack {plan.online_fraction:.0%} of every batch for {plan.online_steps} "
-            f"steps: each of their fine-tunes costs about {max(costs):.1f}x a plain one",
-            flush=True,
-        )
-    if ranks.world > 1 and todo:
-        counts = [owner.count(r) for r in range(ranks.world)]
-        loads = [sum(c for c, o in zip(costs, owner, strict=True) if o == r) for r in range(ranks.world)]
-        print(
-            f"uae trial: {len(todo)} fine-tunes spread over {ranks.world} processes by cost: "
-            f"{', '.join(map(str, counts))} each (about {', '.join(f'{x:.1f}' for x in loads)} plain fine-tunes)",
-            flush=True,
-        )
-
-
-def _fine_tune_and_score(
-    plan: Plan,
-    ranks: Ranks,
-    local: nn.Module,
-    x_train: Data,
-    x_test: Data,
-    store: TrialFolder,
-    made: dict[float, dict[str, torch.Tensor]],
-    timings: dict[str, float],
-) -> None:
-    """Every (arm, seed) without all its scores, spread over the ranks by cost (:func:`.spread.assign`): this
-    rank fine-tunes a copy of ``local`` for each of its share, scores it on every metric and records it; then the
-    scores of every rank are gathered into ``store`` on every rank (and into ``scores.json`` by rank 0). A fine-tune
-    that raises ends its rank's share; every rank raises that error once all have finished theirs."""
-    todo = plan.todo(store)
-    costs = _costs(plan, todo)
-    owner = assign(costs, ranks.world)
-    _announce(plan, ranks, todo, costs, owner)
-    mine = [i for i, r in enumerate(owner) if r == ranks.rank]
-    error = None
-    try:
-        share = [todo[i] for i in mine]
-        _run_share(plan, local, x_train, x_test, store, made, timings, share, [costs[i] for i in mine])
-    except Exception as err:  # shared with every rank by agree(), which re-raises it
-        error = err
-    gather_scores(ranks, store)
-    ranks.agree(error)
-
-
-def _run_share(
-    plan: Plan,
-    local: nn.Module,
-    x_train: Data,
-    x_test: Data,
-    store: TrialFolder,
-    made: dict[float, dict[str, torch.Tensor]],
-    timings: dict[str, float],
-    share: list[tuple[Arm, int]],
-    costs: list[float],
-) -> None:
-    """Fine-tune a copy of ``local`` for every (arm, seed) of ``share``, score it on every metric, record it."""
-    bar = tqdm(
-        total=len(share), unit="fine-tune", desc="uae trial (arm x seed)", disable=not plan.progress or not share
-    )
-    try:
-        for i, (arm, seed) in enumerate(share):
-            bar.set_postfix_str(f"{arm.key} seed {seed}")
-            inputs = _fit_inputs(plan, arm, x_train, made)
-            t0 = time.perf_counter()
-            trained = plan.fit(copy.deepcopy(local), inputs.pop("data"), steps=plan.steps, seed=seed, **inputs)
-            if not isinstance(trained, nn.Module):
-                raise TypeError(f"fit must return the trained model (an nn.Module), got {type(trained).__name__}")
-            t1 = time.perf_counter()
-            store.record(arm.key, seed, plan.metrics(trained, x_test))
-            timings["fit_s"] += t1 - t0
-            timings["score_s"] += time.perf_counter() - t1
-            bar.update(1)
-            if i == 0 and plan.progress and len(share) > 1:
-                left = (time.perf_counter() - t0) * sum(costs[1:]) / costs[0]
-                bar.write(
-                    f"uae trial: {len(share)} fine-tunes of {plan.steps} steps, each scored on "
-                    f"{', '.join(plan.metric_names)}; about {left / 60:.1f} min more"
-                )
-    finally:
-        bar.close()
 
 
 def _report(

@@ -36,7 +36,7 @@ from torch import nn
 from ..distributed import Ranks
 from ..generation.fingerprint import differences
 from ..minmax import MinMaxAttack
-from .augment import _pgd, augmentations
+from .augment import augmentations, pgd_rows
 from .metrics import Measured
 from .plan import Plan
 from .store import TrialFolder
@@ -165,7 +165,7 @@ def _pgd_file(criterion: Any, src: torch.Tensor, eps: float, options: dict[str, 
         return
     folder.mkdir(parents=True, exist_ok=True)
     steps = MinMaxAttack(criterion, **{**options, "eps": eps, "seed": seed}).settings.steps
-    _pgd(criterion, src, eps, steps, seed, folder / "pgd.pt")
+    pgd_rows(criterion, src, eps, steps, seed, folder / "pgd.pt")
 
 
 def gather_scores(ranks: Ranks, store: TrialFolder) -> None:
