@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from trial_untuned import train  # the plain user loop (Adam 1e-3, batch 64, MSE, seed 0)
 
 import uae_plugin
 from uae_plugin import run_trial
@@ -154,20 +155,6 @@ def photo_crops(n_train: int, n_test: int, size: int, train_share: float, seed: 
     return crops(n_train, 0, split), crops(n_test, split, photos[0].shape[1])
 
 
-def user_training(model: nn.Module, x: torch.Tensor, epochs: int) -> nn.Module:
-    """The user's own plain loop: Adam 1e-3, batch 64, MSE reconstruction, ``epochs`` passes, seed 0."""
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(x.shape[0]).split(64):
-            loss = F.mse_loss(model(x[idx]), x[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
-
-
 def timed_trial(model: nn.Module, x_train: torch.Tensor, x_test: torch.Tensor, out: Path, **kw: Any) -> dict:
     """Run ``run_trial`` into ``out``; ``{"report", "wall_s", "resumed"}``."""
     resumed = (out / "scores.json").exists()
@@ -181,7 +168,7 @@ def colour_trial(out: Path) -> tuple[dict, list[str]]:
     x_train, x_test = photo_crops(c["n_train"], c["n_test"], c["crop"], c["train_share"], c["data_seed"])
     t0 = time.perf_counter()
     torch.manual_seed(0)
-    model = user_training(ColourBNAE(), x_train, c["user_epochs"])
+    model = train(ColourBNAE(), x_train, c["user_epochs"])  # the user's loop of trial_untuned.py
     train_s = time.perf_counter() - t0
     with torch.no_grad():
         test_mse = float(F.mse_loss(model(x_test), x_test))

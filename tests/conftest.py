@@ -51,3 +51,17 @@ def dense_ae(mnist) -> DenseAutoencoder:
 def classifier(mnist) -> SmallClassifier:
     torch.manual_seed(0)
     return train_classifier(SmallClassifier(), mnist["x_train"], mnist["y_train"], epochs=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def trial_digits() -> dict[str, torch.Tensor]:
+    """The trial tests' small split: 64 training and 48 test digits (seed 1)."""
+    return mnist_split(n_train=64, n_test=48, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trial_autoencoder(trial_digits) -> DenseAutoencoder:
+    """A small dense autoencoder (hidden 32) trained 3 epochs on ``trial_digits``: the trial tests' given model,
+    made afresh for each test module."""
+    torch.manual_seed(0)
+    return train_autoencoder(DenseAutoencoder(hidden=32), trial_digits["x_train"], epochs=3, seed=0)

@@ -9,7 +9,6 @@ import torch
 from torch.utils.data import TensorDataset
 
 from uae_plugin import run_trial
-from uae_plugin.experiments.data import mnist_split
 from uae_plugin.experiments.models import DenseAutoencoder, train_autoencoder
 from uae_plugin.trial import AdamFit, reconstruction_error
 
@@ -18,14 +17,13 @@ TINY = {"steps": 5, "eps": (0.3,), "seeds": (0, 1), "attack_options": {"steps": 
 
 
 @pytest.fixture(scope="module")
-def split():
-    return mnist_split(n_train=64, n_test=48, seed=1)
+def split(trial_digits):
+    return trial_digits
 
 
 @pytest.fixture(scope="module")
-def model(split):
-    torch.manual_seed(0)
-    return train_autoencoder(DenseAutoencoder(hidden=32), split["x_train"], epochs=3, seed=0)
+def model(trial_autoencoder):
+    return trial_autoencoder
 
 
 class Recorder:

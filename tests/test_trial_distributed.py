@@ -21,8 +21,6 @@ import torch
 
 from uae_plugin import run_trial
 from uae_plugin.distributed import TORCHRUN_ENV
-from uae_plugin.experiments.data import mnist_split
-from uae_plugin.experiments.models import DenseAutoencoder, train_autoencoder
 from uae_plugin.trial import AdamFit
 from uae_plugin.trial.spread import assign
 from uae_plugin.trial.store import SCORES, TrialFolder, part_name
@@ -82,14 +80,13 @@ sys.exit(max(trial(**run) for run in runs))
 
 
 @pytest.fixture(scope="module")
-def split():
-    return mnist_split(n_train=64, n_test=48, seed=1)
+def split(trial_digits):
+    return trial_digits
 
 
 @pytest.fixture(scope="module")
-def model(split):
-    torch.manual_seed(0)
-    return train_autoencoder(DenseAutoencoder(hidden=32), split["x_train"], epochs=3, seed=0)
+def model(trial_autoencoder):
+    return trial_autoencoder
 
 
 @pytest.fixture(scope="module")

@@ -104,12 +104,8 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def dense():
-    from uae_plugin.experiments.models import DenseAutoencoder, train_autoencoder
-
-    split = mnist_split(n_train=64, n_test=48, seed=1)
-    torch.manual_seed(0)
-    return train_autoencoder(DenseAutoencoder(hidden=32), split["x_train"], epochs=3, seed=0), split
+def dense(trial_autoencoder, trial_digits):
+    return trial_autoencoder, trial_digits
 
 
 TINY = {"steps": 5, "eps": (0.3,), "seeds": (0, 1), "attack_options": {"steps": 3}, "progress": False}

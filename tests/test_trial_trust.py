@@ -11,7 +11,6 @@ from torch import nn
 
 from uae_plugin import run_trial
 from uae_plugin.experiments.data import mnist_split
-from uae_plugin.experiments.models import DenseAutoencoder, train_autoencoder
 from uae_plugin.trial import AdamFit, reconstruction_error
 from uae_plugin.trial.report import MetricResult, TrialReport
 
@@ -21,14 +20,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def split():
-    return mnist_split(n_train=64, n_test=48, seed=1)
+def split(trial_digits):
+    return trial_digits
 
 
 @pytest.fixture(scope="module")
-def model(split):
-    torch.manual_seed(0)
-    return train_autoencoder(DenseAutoencoder(hidden=32), split["x_train"], epochs=3, seed=0)
+def model(trial_autoencoder):
+    return trial_autoencoder
 
 
 @pytest.fixture(scope="module")

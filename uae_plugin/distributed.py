@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import builtins
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +102,27 @@ class Ranks:
         box = [obj]
         dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def each(self, step: Callable[[], Any]) -> Any:
+        """``step()`` on every rank; if it raises on any rank, every rank raises (a collective when ``world > 1``)."""
+        result, error = None, None
+        try:
+            result = step()
+        except Exception as err:  # shared with every rank by agree(), which re-raises it
+            error = err
+        self.agree(error)
+        return result
+
+    def on_leader(self, step: Callable[[], Any]) -> Any:
+        """``step()`` on rank 0 only; every rank gets its result (broadcast), or raises its error (a collective)."""
+        result, error = None, None
+        if self.leader:
+            try:
+                result = step()
+            except Exception as err:  # shared with every rank by agree(), which re-raises it
+                error = err
+        self.agree(error)
+        return self.share(result)
 
     def agree(self, error: Exception | None) -> None:
         """A collective: returns on every rank if no rank has an error, else raises the same error on every rank.

@@ -27,7 +27,7 @@ from ..distributed import Ranks, process_group, wants_distributed
 from ..settings import resolve_settings
 from ..trial import run_trial
 from ..trial.online import online_cost, views_per_row
-from ..trial.plan import check_settings
+from ..trial.plan import check_settings, criterion_for
 from ..trial.run import write_report
 from .loading import decoded_bytes, load_dataset, load_model, memory_limit, rows_in_memory
 from .options import as_option, attack_options, image_options, model_options
@@ -237,7 +237,7 @@ def _header(model: torch.nn.Module, data: dict[str, Any], settings: dict[str, An
     online = [a for a in settings["arms"] if a.startswith("online-")]
     if online and not progress:
         fraction, steps = settings["online_fraction"], settings["online_steps"]
-        views = views_per_row((Contrastive if settings["task"] == "contrastive" else Reconstruction)(model))
+        views = views_per_row(criterion_for(settings["task"], model))
         cost = max(online_cost(a, steps, fraction, views) for a in online)
         parts.append(
             f"the online arms attack {fraction:.0%} of every batch for {steps} steps "

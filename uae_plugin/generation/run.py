@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,18 +67,6 @@ def _checked(x: torch.Tensor, rows: range) -> torch.Tensor:
     return x
 
 
-def _on_leader(ranks: Ranks, step: Callable[[], Any]) -> Any:
-    """Run ``step()`` on rank 0 only; every rank gets its result, or raises its error (collective)."""
-    result, error = None, None
-    if ranks.leader:
-        try:
-            result = step()
-        except Exception as err:  # shared with every rank by agree(), which re-raises it
-            error = err
-    ranks.agree(error)
-    return ranks.share(result)
-
-
 def generate_dataset(
     attack: MinMaxAttack,
     data: torch.Tensor | Dataset,
@@ -124,7 +111,7 @@ def generate_dataset(
     ranks.agree(error)
     ranks.agree(_same_on_every_rank(ranks, identity))
     n = source.n
-    manifest = _on_leader(ranks, lambda: open_folder(out, fingerprint, n))
+    manifest = ranks.on_leader(lambda: open_folder(out, fingerprint, n))
 
     n_chunks = (n + chunk_size - 1) // chunk_size
     mine = ranks.shard(n_chunks)
@@ -172,4 +159,4 @@ def generate_dataset(
         verify(out, merged, n_chunks)
         return merged
 
-    return _on_leader(ranks, finish)
+    return ranks.on_leader(finish)

@@ -30,6 +30,11 @@ RESERVED_OPTIONS = ("eps", "seed")  # set by the trial per arm
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)  # 5 seeds: Holm over the default arms still decides changes of a few % (trial.md)
 
 
+def criterion_for(task: str, model: nn.Module) -> Criterion:
+    """The attack's criterion of a trial's ``task`` on ``model``: ``Contrastive`` or ``Reconstruction``."""
+    return Contrastive(model) if task == "contrastive" else Reconstruction(model)
+
+
 @dataclass
 class Plan:
     """What a trial will do (the checked arguments of :func:`~uae_plugin.run_trial`)."""
@@ -62,7 +67,7 @@ class Plan:
 
     def criterion_of(self, model: nn.Module) -> Criterion:
         """The attack's criterion on ``model`` (the online arms wrap the model being trained)."""
-        return Contrastive(model) if self.task == "contrastive" else Reconstruction(model)
+        return criterion_for(self.task, model)
 
     def todo(self, store: Any) -> list[tuple[Arm, int]]:
         return [(a, s) for a in self.arms for s in self.seeds if not store.done(a.key, s, self.metric_names)]
@@ -261,7 +266,7 @@ def plan_trial(model: nn.Module, x_train: Data, x_test: Data, **a: Any) -> Plan:
         y_train, y_test = check_labels(y_train, n_train, "y_train"), check_labels(y_test, n_test, "y_test")
     _check_metrics(settings.metrics, settings.scores, settings.task, x_test, labels)
     fit = _checked_fit(settings, a["fit"], a["lr"], a["batch_size"])
-    criterion = Contrastive(model) if settings.task == "contrastive" else Reconstruction(model)
+    criterion = criterion_for(settings.task, model)
     check_model_takes(criterion, x_train, "x_train")
     check_model_takes(criterion, x_test, "x_test")
     for e in {arm.eps for arm in settings.arms if arm.eps is not None}:

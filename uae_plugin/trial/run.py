@@ -45,11 +45,9 @@ from .plan import DEFAULT_SEEDS, Plan, plan_trial
 from .report import MetricResult, TrialReport
 from .rows import Data
 from .spread import (
-    agreed,
     local_model,
     measured,
     merged_timings,
-    on_leader,
     open_folder,
     plain,
     same_trial,
@@ -137,7 +135,7 @@ def run_trial(
     settings = {k: v for k, v in locals().items() if k not in ("model", "x_train", "x_test", "distributed")}
     start = time.perf_counter()
     ranks = Ranks.current(distributed)
-    plan = agreed(ranks, lambda: plan_trial(model, x_train, x_test, **settings))  # refuses what it can first
+    plan = ranks.each(lambda: plan_trial(model, x_train, x_test, **settings))  # refuses what it can first
     plan.progress = plan.progress and ranks.leader
     identity = plan.identity(model, x_train, x_test)
     ranks.agree(same_trial(ranks, plan, identity, out))
@@ -145,7 +143,7 @@ def run_trial(
     local = local_model(ranks, model)
     timings = {"generate_s": 0.0, "fit_s": 0.0, "score_s": 0.0}
     if not store.has_baseline(plan.metric_names):  # the given model's scores: once, by rank 0
-        baseline = on_leader(ranks, lambda: plain(plan.metrics(copy.deepcopy(local), x_test)))
+        baseline = ranks.on_leader(lambda: plain(plan.metrics(copy.deepcopy(local), x_test)))
         store.record(None, None, measured(baseline))
     made, examples = generate(plan, ranks, model, local, x_train, store, timings)
     fine_tune_and_score(plan, ranks, local, x_train, x_test, store, made, timings)
@@ -154,7 +152,7 @@ def run_trial(
     if out is not None and ranks.world == 1:
         write_report(report, Path(out))
     elif out is not None:  # rank 0 writes; every rank returns once it has (or raises its error)
-        on_leader(ranks, lambda: write_report(report, Path(out)))
+        ranks.on_leader(lambda: write_report(report, Path(out)))
     return report
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,31 +55,6 @@ def assign(costs: list[float], world: int) -> list[int]:
     return owner
 
 
-def agreed(ranks: Ranks, step: Callable[[], Any]) -> Any:
-    """``step()`` on every rank; if it raises on any rank, every rank raises (a collective when ``world > 1``)."""
-    result, error = None, None
-    try:
-        result = step()
-    except Exception as err:  # shared with every rank by agree(), which re-raises it
-        error = err
-    ranks.agree(error)
-    return result
-
-
-def on_leader(ranks: Ranks, step: Callable[[], Any]) -> Any:
-    """``step()`` on rank 0 only; every rank gets its result (broadcast), or raises its error (a collective)."""
-    if ranks.world == 1:
-        return step()
-    result, error = None, None
-    if ranks.leader:
-        try:
-            result = step()
-        except Exception as err:  # shared with every rank by agree(), which re-raises it
-            error = err
-    ranks.agree(error)
-    return ranks.share(result)
-
-
 def same_trial(ranks: Ranks, plan: Plan, identity: dict[str, Any], out: Any) -> ValueError | None:
     """An error naming the first rank whose trial (identity, arms, seeds, metrics, out) differs from rank 0's."""
     if ranks.world == 1:
@@ -107,7 +81,7 @@ def open_folder(ranks: Ranks, out: Path | None, identity: dict[str, Any]) -> Tri
     ``scores.json``), its state shared with the others (a collective when ``world > 1``)."""
     if ranks.world == 1:
         return TrialFolder(out, identity)
-    store = agreed(ranks, lambda: TrialFolder(out, identity, rank=ranks.rank))
+    store = ranks.each(lambda: TrialFolder(out, identity, rank=ranks.rank))
     store.load(ranks.share(store.state()))
     return store
 
@@ -152,11 +126,11 @@ def augmentations_once(
             aug, stats = augmentations(criterion, src, eps, kinds, options, seed, None)
             return {k: v.cpu() for k, v in aug.items()}, stats
 
-        return on_leader(ranks, made_here)
+        return ranks.on_leader(made_here)
     if "pgd" in kinds:  # made by rank 0 into pgd.pt, which augmentations() reads back on every rank
-        on_leader(ranks, lambda: _pgd_file(criterion, src, eps, options, seed, folder))
+        ranks.on_leader(lambda: _pgd_file(criterion, src, eps, options, seed, folder))
     # generate_dataset is itself a collective on the group: it spreads the UAE and no-MI attacks over the ranks
-    return agreed(ranks, lambda: augmentations(criterion, src, eps, kinds, options, seed, folder))
+    return ranks.each(lambda: augmentations(criterion, src, eps, kinds, options, seed, folder))
 
 
 def _pgd_file(criterion: Any, src: torch.Tensor, eps: float, options: dict[str, Any], seed: int, folder: Path) -> None:
