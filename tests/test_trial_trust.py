@@ -121,3 +121,17 @@ def test_the_stated_cost_of_an_online_arm_counts_a_contrastive_attacks_views():
     encoder = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten())
     assert views_per_row(Reconstruction(encoder)) == 1 and views_per_row(Contrastive(encoder, n_views=8)) == 8
     assert online_cost("online-pgd", 5, 0.5) == 3.5 and online_cost("online-pgd", 5, 0.5, views=8) == 21.0
+
+
+def test_a_robustness_recommendation_states_its_cost_on_every_metric_it_measurably_moves():
+    none = [1.0, 1.01, 0.99, 1.0, 1.02]
+    results = {
+        "clean": MetricResult.compare("clean", {"none": none, "online-pgd@0.1": [1.0, 1.01, 0.99, 1.01, 1.02]}),
+        "adversarial": MetricResult.compare(
+            "adversarial", {"none": none, "online-pgd@0.1": [0.8, 0.8, 0.79, 0.8, 0.81]}
+        ),
+        "corruption": MetricResult.compare("corruption", {"none": none, "online-pgd@0.1": [1.1, 1.1, 1.09, 1.1, 1.12]}),
+    }
+    words = TrialReport(results, [0, 1, 2, 3, 4], {}, {}).recommendation
+    assert "adversarial: online-pgd@0.1: 20.3% lower adversarial error, no measurable change in clean error, " in words
+    assert "9.8% higher corruption error" in words

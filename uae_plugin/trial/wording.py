@@ -36,7 +36,7 @@ def _cost(first: str, p: Paired) -> str:
 def recommendation(report: Any) -> str:
     """First metric: ``Recommended: <arm> (<change> against none).`` with a remark on the UAE's controls, or ``No
     augmentation measurably helped this model ...``; then, per further metric, the arm that lowered it most and its
-    cost on the first metric, or that none did."""
+    cost on the first metric (and on any other metric it measurably moved), or that none did."""
     n, names = len(report.seeds), report.metrics
     first = report.first
     if report.withheld:
@@ -70,9 +70,12 @@ def recommendation(report: Any) -> str:
             lines.append(f"{name}: no augmentation measurably lowered it.")
         else:
             p = result.versus_none[arm]
-            lines.append(
-                f"{name}: {arm}: {-p.mean_pct:.1f}% lower {name} error, {_cost(names[0], first.versus_none[arm])}."
-            )
+            costs = [_cost(names[0], first.versus_none[arm])] + [
+                _cost(other, report.results[other].versus_none[arm])
+                for other in names[1:]
+                if other != name and report.results[other].versus_none[arm].verdict in (HELPS, HARMS)
+            ]  # the first metric always; another robustness metric where this arm measurably moved it
+            lines.append(f"{name}: {arm}: {-p.mean_pct:.1f}% lower {name} error, {', '.join(costs)}.")
     return " ".join(lines)
 
 
