@@ -80,3 +80,17 @@ def differences(there: Any, here: Any, prefix: str = "") -> list[str]:
             found += differences(there.get(key), here.get(key), f"{prefix}{key}.")
         return found
     return [] if there == here else [prefix.rstrip(".") or "fingerprint"]
+
+
+def rank_mismatch(ranks: Any, value: Any, call: str) -> ValueError | None:
+    """A collective: an error naming the first rank whose ``value`` (a fingerprint) differs from rank 0's, and the
+    fields that differ, or None; ``call`` says what every rank must call alike (``"generate_dataset with the same
+    attack, ..."``). ``ranks``: a :class:`~uae_plugin.distributed.Ranks`."""
+    values = ranks.gather(value)
+    for rank, other in enumerate(values):
+        if other != values[0]:
+            return ValueError(
+                f"rank {rank} was given a different {', '.join(differences(values[0], other))} than rank 0; "
+                f"every rank must call {call}"
+            )
+    return None

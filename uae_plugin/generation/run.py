@@ -15,7 +15,7 @@ from ..distributed import Ranks
 from ..minmax import MinMaxAttack
 from ..validation import check_count, check_images, check_model_device
 from .chunks import chunk_rows, reusable, verify, write_chunk
-from .fingerprint import differences, run_fingerprint
+from .fingerprint import rank_mismatch, run_fingerprint
 from .ledger import MANIFEST, fold_parts, new_ledger, open_folder, part_name, write_ledger
 from .sources import Rows, rows_digest
 
@@ -37,18 +37,6 @@ def _identity(rows: Rows, fingerprint: dict[str, Any]) -> dict[str, Any]:
     """What every rank must agree on: the run, the number of rows and the digest of the first and last row."""
     ends = [rows.read(range(0, 1)), rows.read(range(rows.n - 1, rows.n))]
     return {"run": fingerprint, "n": rows.n, "first and last rows": [rows_digest(*end) for end in ends]}
-
-
-def _same_on_every_rank(ranks: Ranks, identity: dict[str, Any] | None) -> ValueError | None:
-    """An error naming the first rank whose attack, model, data or chunk_size differ from rank 0's."""
-    identities = ranks.gather(identity)
-    for rank, other in enumerate(identities):
-        if other != identities[0]:
-            return ValueError(
-                f"rank {rank} was given a different {', '.join(differences(identities[0], other))} than rank 0; "
-                "every rank must call generate_dataset with the same attack, model, data and chunk_size"
-            )
-    return None
 
 
 def _on_device(x: torch.Tensor, attack: MinMaxAttack) -> torch.Tensor:
@@ -109,7 +97,7 @@ def generate_dataset(
     except Exception as err:  # shared with every rank by agree(), which re-raises it
         error = err
     ranks.agree(error)
-    ranks.agree(_same_on_every_rank(ranks, identity))
+    ranks.agree(rank_mismatch(ranks, identity, "generate_dataset with the same attack, model, data and chunk_size"))
     n = source.n
     manifest = ranks.on_leader(lambda: open_folder(out, fingerprint, n))
 

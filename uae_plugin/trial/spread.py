@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..distributed import Ranks
-from ..generation.fingerprint import differences
+from ..generation.fingerprint import rank_mismatch
 from ..minmax import MinMaxAttack
 from .augment import augmentations, pgd_rows
 from .metrics import Measured
@@ -66,14 +66,7 @@ def same_trial(ranks: Ranks, plan: Plan, identity: dict[str, Any], out: Any) -> 
         "metrics": plan.metric_names,
         "out": None if out is None else str(out),
     }
-    everyone = ranks.gather(mine)
-    for rank, other in enumerate(everyone):
-        if other != everyone[0]:
-            return ValueError(
-                f"rank {rank} was given a different {', '.join(differences(everyone[0], other))} than rank 0; every "
-                "rank must call run_trial with the same model, data and settings"
-            )
-    return None
+    return rank_mismatch(ranks, mine, "run_trial with the same model, data and settings")
 
 
 def open_folder(ranks: Ranks, out: Path | None, identity: dict[str, Any]) -> TrialFolder:
