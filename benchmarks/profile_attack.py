@@ -1,65 +1,80 @@
 """Where the time of one default attack goes: torch.profiler's table of operators, by self CPU time.
 
-    python benchmarks/profile_attack.py [--batch 256] [--mine-steps 2] [--rows 15]
+    OMP_NUM_THREADS=1 python benchmarks/profile_attack.py [--model conv|dense|strided] [--batch 256] [--rows 15]
+                                                          [--estimator gaussian|mine] [--mine-steps 2]
 
-ConvAutoencoder trained on the embedded MNIST digits, ``MinMaxAttack(Reconstruction(model))`` with the
-default settings on one batch of held-out digits, after a warm-up call. Also prints the operator groups
-that the README's performance section quotes: statistics networks (batched matmuls and their ReLUs),
-the model (convolutions, pooling), the projection (dense matmul) and the optimisers.
+An autoencoder trained on the embedded MNIST digits (``cost_ratio.models``: the bundled conv or dense one, or the
+strided conv + batch-norm one), ``MinMaxAttack(Reconstruction(model))`` with the default settings on one batch of
+held-out digits, after a warm-up call. Also prints the share of the self CPU time of each part of the loop:
+the model (convolutions, batch norm, pooling, linear layers, activations and their backward), the closed-form
+Gaussian MI (its one autograd node, forward and backward), MINE's statistics networks
+(``--estimator mine``), Adam, and the rest (the criterion's error, keep-best, the dual ascent, copies).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from cost_ratio import models
 from torch.profiler import ProfilerActivity, profile
-from trained_models import trained_autoencoders
 
 from uae_plugin import MinMaxAttack, Reconstruction
 from uae_plugin.experiments.data import mnist_split
 
-GROUPS = {
-    "statistics networks (bmm, baddbmm, ReLU, gather)": (
-        "aten::bmm",
-        "aten::baddbmm",
-        "aten::threshold_backward",
-        "aten::clamp_min",
-        "aten::gather",
-        "aten::scatter_add_",
-        "aten::logsumexp",
-    ),
-    "model (convolutions, pooling)": (
-        "aten::mkldnn_convolution",
-        "aten::convolution_backward",
-        "aten::_convolution",
-        "aten::max_pool2d_with_indices",
-        "aten::max_pool2d_with_indices_backward",
-    ),
-    "projection (x @ P and its gradient)": ("aten::mm",),
-    "optimisers (Adam on theta and delta)": ("aten::_fused_adam_", "Optimizer.step#Adam.step"),
-}
+MODEL = (
+    "aten::mkldnn_convolution",
+    "aten::convolution_backward",
+    "aten::_convolution",
+    "aten::max_pool2d_with_indices",
+    "aten::max_pool2d_with_indices_backward",
+    "aten::native_batch_norm",
+    "aten::native_batch_norm_backward",
+    "aten::addmm",
+    "aten::mm",
+    "aten::clamp_min",
+    "aten::threshold_backward",
+    "aten::sigmoid",
+    "aten::sigmoid_backward",
+    "aten::fill_",
+)
+MI_NODES = ("GaussianMIFromClean", "GaussianMIFromCleanBackward")  # their CPU time with the ops inside them
+STATISTICS_NETWORKS = ("aten::bmm", "aten::baddbmm", "aten::gather", "aten::scatter_add_", "aten::logsumexp")
+ADAM = ("aten::lerp_", "aten::addcmul_", "aten::addcdiv_", "aten::sqrt", "aten::_fused_adam_")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=("conv", "dense", "strided"), default="conv")
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--estimator", choices=("gaussian", "mine"), default="gaussian")
     parser.add_argument("--mine-steps", type=int, default=None)
     parser.add_argument("--rows", type=int, default=15)
     args = parser.parse_args()
     data = mnist_split(seed=0)
-    model = trained_autoencoders(data["x_train"], ("conv AE",))["conv AE"]
+    model = models(data["x_train"], [args.model])[args.model]
     x = data["x_test"][: args.batch]
-    attack = MinMaxAttack(Reconstruction(model), mine_steps=args.mine_steps, seed=0)
+    attack = MinMaxAttack(Reconstruction(model), mine_steps=args.mine_steps, estimator=args.estimator, seed=0)
     attack(x[:8])
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         attack(x)
     averages = prof.key_averages()
     print(averages.table(sort_by="self_cpu_time_total", row_limit=args.rows))
     total = sum(e.self_cpu_time_total for e in averages)
+    parts = {
+        "model (its layers, forward and backward)": sum(e.self_cpu_time_total for e in averages if e.key in MODEL),
+        "Gaussian MI (its one node, forward and backward)": sum(
+            e.cpu_time_total for e in averages if e.key in MI_NODES
+        ),
+        "statistics networks (MINE)": sum(e.self_cpu_time_total for e in averages if e.key in STATISTICS_NETWORKS),
+        "Adam (on delta; with --estimator mine also the networks' fused Adam)": sum(
+            e.self_cpu_time_total for e in averages if e.key in ADAM
+        ),
+    }
+    parts["the rest (error, MI's small ops, keep-best, dual ascent, copies, autograd)"] = total - sum(parts.values())
+    print(f"{type(model).__name__}, batch {args.batch}, estimator {args.estimator}\n")
     print("| part | share of self CPU time |\n|---|---|")
-    for part, names in GROUPS.items():
-        share = sum(e.self_cpu_time_total for e in averages if e.key in names) / total
-        print(f"| {part} | {share:.0%} |")
+    for part, time in parts.items():
+        print(f"| {part} | {time / total:.0%} |")
 
 
 if __name__ == "__main__":

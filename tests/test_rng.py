@@ -1,6 +1,6 @@
 import torch
 
-from uae_plugin.rng import SampleRandom, content_keys, index_keys
+from uae_plugin.rng import SampleRandom, content_keys, hash32, index_keys
 
 
 def test_content_keys_depend_on_values_not_position():
@@ -28,3 +28,22 @@ def test_uniform_and_normal_have_the_right_moments():
 def test_permutation_is_a_permutation_per_sample():
     perm = SampleRandom(0, index_keys(torch.arange(3))).permutation(5, 7)
     assert torch.equal(perm.sort(dim=1).values, torch.arange(7).repeat(3, 1))
+
+
+def _lowbias32(value: int) -> int:
+    """The reference finaliser in Python's exact integers."""
+    mask = 0xFFFFFFFF
+    x = value & mask
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & mask
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & mask
+    return x ^ (x >> 16)
+
+
+def test_hash32_equals_the_exact_integer_finaliser_across_the_32_bit_range():
+    # the int64 products wrap past 2^63 for large inputs: the low 32 bits must still be exact
+    values = [0, 1, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFE, 0xFFFFFFFF]
+    values += torch.randint(0, 2**32, (4096,), generator=torch.Generator().manual_seed(0)).tolist()
+    got = hash32(torch.tensor(values, dtype=torch.int64)).tolist()
+    assert got == [_lowbias32(v) for v in values]

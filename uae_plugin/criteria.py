@@ -105,7 +105,7 @@ class Criterion:
 
 def _squared_error(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     """``||x - r||^2`` summed over each sample: ``[B]`` float32."""
-    return (x.float() - recon.float()).pow(2).reshape(x.shape[0], -1).sum(dim=1)
+    return F.mse_loss(recon.float(), x.float(), reduction="none").reshape(x.shape[0], -1).sum(dim=1)
 
 
 class Reconstruction(Criterion):

@@ -22,8 +22,9 @@ class DualAscent:
         return torch.full((batch,), self.c0, device=device)
 
     def update(self, c: torch.Tensor, gap: torch.Tensor, t: int) -> torch.Tensor:
-        gamma = t**-self.gamma_power
-        return torch.clamp((1 - self.beta * gamma) * c + self.beta * torch.relu(gap.detach()), min=0)
+        decay = 1 - self.beta * t**-self.gamma_power
+        c = torch.relu(gap.detach()).mul_(self.beta).add_(c, alpha=decay)
+        return c if decay >= 0 else c.clamp_(min=0)  # a sum of non-negative terms needs no clamp
 
 
 class FixedPenalty:

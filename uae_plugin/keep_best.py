@@ -33,11 +33,11 @@ class KeepBest:
 
     def _score(self, mi: torch.Tensor) -> torch.Tensor:
         """Lower is better among successful iterates."""
-        weighted = self.mi_weight * mi
+        weighted = mi if self.mi_weight == 1.0 else self.mi_weight * mi
         if self.maximize_mi:
             return -weighted
         valid = (weighted >= 0) if (self.exact and self.mi_weight > 0) else (weighted > 0)
-        return torch.where(valid, weighted, torch.full_like(mi, float("inf")))
+        return torch.where(valid, weighted, float("inf"))
 
     def update(
         self,
@@ -47,20 +47,19 @@ class KeepBest:
         mi: torch.Tensor,
         saturated: torch.Tensor | None = None,
     ) -> None:
-        """Offer one iterate: ``adv [B, ...]``, ``success/gap/mi/saturated [B]``."""
-        score = self._score(mi)
-        first_success = success & ~self.success
-        better_success = success & self.success & (score < self.score)
-        better_failure = ~success & ~self.success & (gap < self.gap)
-        take = first_success | better_success | better_failure
-        view = take.reshape(-1, *([1] * (adv.dim() - 1)))
-        self.adv = torch.where(view, adv.detach(), self.adv)
-        self.success = self.success | success
-        self.score = torch.where(take, score, self.score)
-        self.gap = torch.where(take, gap.detach(), self.gap)
-        self.mi = torch.where(take, mi.detach(), self.mi)
+        """Offer one iterate: ``adv [B, ...]``, ``success/gap/mi/saturated [B]``.
+
+        Taken where it is the first success, a success with a better score than the kept success, or, while
+        none succeeded, a failure with a smaller gap."""
+        score, gap, mi = self._score(mi.detach()), gap.detach(), mi.detach()
+        take = torch.where(self.success, success & (score < self.score), success | (gap < self.gap))
+        self.adv.lerp_(adv.detach(), take.view(-1, *([1] * (adv.dim() - 1))).to(self.adv.dtype))  # exact: 0 or 1
+        self.success |= success
+        torch.where(take, score, self.score, out=self.score)
+        torch.where(take, gap, self.gap, out=self.gap)
+        torch.where(take, mi, self.mi, out=self.mi)
         if saturated is not None:
-            self.saturated = torch.where(take, saturated, self.saturated)
+            torch.where(take, saturated, self.saturated, out=self.saturated)
 
     def result(
         self, c: torch.Tensor, mi_history: torch.Tensor, gap_history: torch.Tensor, model_evaluations: int

@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 import torch
+from torch.optim.adam import adam
 from tqdm.auto import tqdm
 
 from .criteria import Criterion
@@ -184,7 +185,7 @@ class MinMaxAttack:
         estimator = measure.estimator(rand, clean_pairs)
         delta = self._initial_delta(x32, rand)
         box = self._box(x32)
-        delta_opt = torch.optim.Adam([delta], lr=s.step_size) if s.delta_optimizer == "adam" else None
+        delta_opt = _delta_optimizer(delta, s)
         c = penalty.start(x.shape[0], x.device)
         mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
         best = self.keep_best(x)
@@ -197,7 +198,7 @@ class MinMaxAttack:
         for t in tqdm(range(1, s.steps + 1), desc="MinMax", leave=False, disable=not self.progress):
             last = t == s.steps  # the last iterate is only scored: no graph
             # 1. step on delta: one step on F(delta_{t-1}, c_{t-1}), then the projection onto the feasible set
-            objective = (c * torch.relu(ev.gap) + mi_sign * mi).sum()
+            objective = torch.addcmul(mi if mi_sign == 1.0 else mi_sign * mi, c, torch.relu(ev.gap)).sum()
             (grad,) = torch.autograd.grad(objective, delta)
             self._descend(delta, grad, delta_opt, box)
             with torch.set_grad_enabled(not last):
@@ -254,19 +255,56 @@ class MinMaxAttack:
         self,
         delta: torch.Tensor,
         grad: torch.Tensor,
-        delta_opt: torch.optim.Optimizer | None,
+        delta_opt: DeltaAdam | None,
         box: tuple[torch.Tensor, torch.Tensor],
     ) -> None:
         """One step on delta, then the projection onto ``||delta||_inf <= eps, x + delta in [0, 1]``."""
         s = self.settings
         with torch.no_grad():
             if delta_opt is not None:
-                delta.grad = grad
-                delta_opt.step()
-                delta.grad = None
+                delta_opt.step(grad)
             else:
                 delta.sub_(s.step_size * grad)
             torch.clamp(delta, box[0], box[1], out=delta)
+
+
+class DeltaAdam:
+    """Adam on delta with torch's defaults (betas 0.9, 0.999, eps 1e-8): ``torch.optim.adam.adam``, the function
+    ``torch.optim.Adam.step`` runs, called with delta's state directly (fused on CPU and CUDA: one pass over delta
+    per step), without the optimizer's per-step bookkeeping (parameter groups, hooks, ``.grad``)."""
+
+    def __init__(self, delta: torch.Tensor, lr: float) -> None:
+        self.delta, self.lr = delta, lr
+        self.exp_avg = torch.zeros_like(delta, memory_format=torch.preserve_format)
+        self.exp_avg_sq = torch.zeros_like(delta, memory_format=torch.preserve_format)
+        self.fused = delta.device.type in ("cpu", "cuda")
+        # torch keeps the step count on delta's device when fused, on the CPU otherwise
+        self.step_count = torch.zeros((), dtype=torch.float32, device=delta.device if self.fused else "cpu")
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor) -> None:
+        adam(
+            [self.delta],
+            [grad],
+            [self.exp_avg],
+            [self.exp_avg_sq],
+            [],
+            [self.step_count],
+            fused=self.fused,
+            foreach=False,
+            amsgrad=False,
+            beta1=0.9,
+            beta2=0.999,
+            lr=self.lr,
+            weight_decay=0.0,
+            eps=1e-8,
+            maximize=False,
+        )
+
+
+def _delta_optimizer(delta: torch.Tensor, s: MinMaxSettings) -> DeltaAdam | None:
+    """Adam on delta, or None for plain gradient descent (``delta_optimizer="sgd"``)."""
+    return DeltaAdam(delta, s.step_size) if s.delta_optimizer == "adam" else None
 
 
 def model_dtype(model: torch.nn.Module, default: torch.dtype) -> torch.dtype:

@@ -19,19 +19,17 @@ import torch
 _MASK32 = 0xFFFFFFFF
 
 
-def _mul32(x: torch.Tensor, constant: int) -> torch.Tensor:
-    """(x * constant) mod 2^32 for int64 ``x`` in [0, 2^32), without overflow."""
-    lo, hi = constant & 0xFFFF, constant >> 16
-    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _MASK32
-
-
 def hash32(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 finaliser on int64 values in [0, 2^32); returns the same range."""
+    """lowbias32 finaliser on int64 values in [0, 2^32); returns the same range.
+
+    ``(x * c) mod 2^32`` is ``(x * c) & (2^32 - 1)`` in int64: the product of two values below 2^32 wraps modulo
+    2^64 (two's complement, as torch's int64 kernels multiply on CPU and CUDA), which keeps its low 32 bits
+    exact; ``tests/test_rng.py`` checks the hash against Python's exact integers."""
     x = x & _MASK32
     x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
+    x = (x * 0x7FEB352D) & _MASK32
     x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
+    x = (x * 0x846CA68B) & _MASK32
     return x ^ (x >> 16)
 
 

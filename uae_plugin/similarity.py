@@ -40,7 +40,7 @@ class SimilarityMeasure:
     def estimator(self, rand: SampleRandom, clean_pairs: torch.Tensor) -> Any:
         if self.estimator_name == "gaussian":
             m = self.settings.pair_dim if isinstance(self.pairs, SamplePairs) else 1
-            return GaussianEstimator(m)
+            return GaussianEstimator(m, clean_pairs)
         return MineEstimator.for_pairs(rand, clean_pairs, self.settings)
 
 
