@@ -8,14 +8,18 @@ strided conv + batch-norm one), ``MinMaxAttack(Reconstruction(model))`` with the
 held-out digits, after a warm-up call. Also prints the share of the self CPU time of each part of the loop:
 the model (convolutions, batch norm, pooling, linear layers, activations and their backward), the closed-form
 Gaussian MI (its one autograd node, forward and backward), MINE's statistics networks
-(``--estimator mine``), Adam, and the rest (the criterion's error, keep-best, the dual ascent, copies).
+(``--estimator mine``), Adam, and the rest (the criterion's error, keep-best, the dual ascent, copies); and the
+operator calls per step of the attack and of torchattacks PGD with the same T.
 """
 
 from __future__ import annotations
 
 import argparse
 
+import torch
+import torchattacks
 from cost_ratio import models
+from pgd_floor import TaskLossLogits
 from torch.profiler import ProfilerActivity, profile
 
 from uae_plugin import MinMaxAttack, Reconstruction
@@ -75,6 +79,20 @@ def main() -> None:
     print("| part | share of self CPU time |\n|---|---|")
     for part, time in parts.items():
         print(f"| {part} | {time / total:.0%} |")
+    pgd = torchattacks.PGD(TaskLossLogits(Reconstruction(model), x), eps=0.1, alpha=2.5 * 0.1 / 40, steps=40)
+    labels = torch.zeros(x.shape[0], dtype=torch.long)
+    pgd(x, labels)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as pgd_prof:
+        pgd(x, labels)
+    steps = attack.settings.steps
+    print(
+        f"\noperator calls per step (aten, nested included): UAE {_aten_calls(prof) / steps:.0f}, "
+        f"torchattacks PGD {_aten_calls(pgd_prof) / 40:.0f}"
+    )
+
+
+def _aten_calls(prof) -> int:
+    return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
 
 
 if __name__ == "__main__":

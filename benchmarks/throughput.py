@@ -13,8 +13,8 @@ quality columns (success rate, exact MI(x, adv): ``mutual_information``, Gaussia
 - the default attack with ``estimator="mine"`` (2 MINE steps per outer step), batched, and
 - ``preset="reference"`` one sample at a time (the authors' regime; a few samples, it is slow),
 
-and the three ratios the performance goals are stated in. Then the peak RSS of ``uae generate`` on
-1,000 and 5,000 digits, and a PNG of throughput against batch size and against ``mine_steps``.
+and the three ratios the performance goals are stated in; then a PNG of throughput against batch size and
+against ``mine_steps``. (The peak RSS of ``uae generate`` is ``benchmarks/generate_memory.py``'s.)
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from pathlib import Path
 import timm
 import torch
 import torch.nn.functional as F
-from generate_memory import print_memory_table
 from pgd_floor import best_time, time_pgd
 from throughput_plot import plot_sweeps
 
@@ -170,9 +169,6 @@ def main() -> None:
     ]
     for case in cases:
         print_case(case, measure(case, 1 if q else args.repeats))
-
-    print("\n### Memory of `uae generate` (default settings, conv AE, memory-mapped .pt input)\n")
-    print_memory_table(data["x_train"], (20, 40) if q else (1000, 5000, 20000), 2 if q else None)
 
     batches = (1, 4) if q else (1, 4, 16, 64, 256)
     mine = (0, 1) if q else (0, 1, 2, 5, 10, 20)
