@@ -235,3 +235,37 @@ def test_keep_best_keeps_what_its_rule_says(maximize_mi, weight, exact):
         kept, success = _keep_best_by_hand(offers[r], maximize_mi, weight, exact)
         assert bool(best.success[r]) == success
         assert torch.equal(best.adv[r], advs[kept][r] if kept is not None else x[r]), r
+
+
+def test_an_iterate_the_model_turns_to_nan_never_replaces_a_kept_row():
+    """A model whose output is NaN for one row's perturbed inputs (a sqrt of a threshold less the image mean,
+    which the random start already raises past it): that row comes back as a finite image, the clean one."""
+
+    class Fragile(torch.nn.Module):
+        def __init__(self, threshold: torch.Tensor) -> None:
+            super().__init__()
+            self.ae, self.threshold = DenseAutoencoder(), threshold
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            mean = x.mean(dim=(1, 2, 3), keepdim=True)
+            return self.ae(x) + 0.0 * torch.sqrt(self.threshold - mean)
+
+    torch.manual_seed(0)
+    x = mnist_split(seed=0)["x_test"][:4]
+    means = x.mean(dim=(1, 2, 3))
+    threshold = torch.full((4, 1, 1, 1), 2.0)
+    threshold[0] = means[0] + 1e-3  # row 0 turns NaN as soon as its mean rises by 1e-3
+    res = MinMaxAttack(Reconstruction(Fragile(threshold).eval()), steps=10, seed=0)(x)
+    assert res.gap_history[:, 0].isnan().any()  # the model did produce NaN for row 0
+    assert torch.isfinite(res.adv).all()
+    assert not res.success[0] and torch.equal(res.adv[0], x[0])
+
+
+def test_keep_best_keeps_a_finite_row_when_a_nan_iterate_is_offered():
+    x = torch.rand(3, 4)
+    best = KeepBest(x, maximize_mi=False, exact=True)
+    best.update(x + 0.01, torch.tensor([True, True, False]), torch.tensor([-1.0, -1.0, 0.5]), torch.ones(3))
+    kept = best.adv.clone()
+    nan = torch.full_like(x, float("nan"))
+    best.update(nan, torch.zeros(3, dtype=torch.bool), torch.full((3,), float("nan")), torch.full((3,), float("nan")))
+    assert torch.equal(best.adv, kept)

@@ -375,3 +375,14 @@ def test_kornia_passes_an_empty_batch_through_without_calling_the_model(digits):
     out = RandomUAE(model, p=1.0, **TINY)(digits[:0])
     assert out.shape == (0, 1, 28, 28)
     assert model.calls == 0
+
+
+def test_data_a_rounding_error_outside_the_unit_range_is_named_so_with_its_digits():
+    """1 + 1e-6 printed as "1" looked valid, and "divide by 255" was the wrong advice for it."""
+    from uae_plugin import MinMaxAttack, Reconstruction
+    from uae_plugin.experiments.models import DenseAutoencoder
+
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64) * 0.5
+    x[0, 0, 0, 0] = 1.0 + 1e-6
+    with pytest.raises(ValueError, match=r"got range \[[0-9.e-]+, 1\.000001\]; values a rounding error outside"):
+        MinMaxAttack(Reconstruction(DenseAutoencoder().double()), steps=1, seed=0)(x)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from uae_plugin.rng import SampleRandom, content_keys, hash32, index_keys
@@ -47,3 +48,19 @@ def test_hash32_equals_the_exact_integer_finaliser_across_the_32_bit_range():
     values += torch.randint(0, 2**32, (4096,), generator=torch.Generator().manual_seed(0)).tolist()
     got = hash32(torch.tensor(values, dtype=torch.int64)).tolist()
     assert got == [_lowbias32(v) for v in values]
+
+
+def test_seeds_beyond_32_bits_are_mixed_in_not_cut_off():
+    keys = content_keys(torch.rand(3, 8))
+    draw = lambda seed: SampleRandom(seed, keys).uniform(1, (5,))  # noqa: E731
+    assert not torch.equal(draw(0), draw(2**32))
+    assert not torch.equal(draw(7), draw(7 + 2**40))
+    assert torch.equal(draw(-1), draw(2**64 - 1))  # torch.manual_seed's reading of a negative seed
+    with pytest.raises(ValueError, match=r"seed must be in \[-2\*\*63, 2\*\*64\)"):
+        draw(2**64)
+
+
+def test_a_negative_zero_pixel_is_the_value_zero():
+    x = torch.rand(2, 6)
+    x[:, :3] = 0.0
+    assert torch.equal(content_keys(x), content_keys(torch.where(x == 0, -0.0, x)))

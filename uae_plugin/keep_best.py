@@ -53,7 +53,8 @@ class KeepBest:
         none succeeded, a failure with a smaller gap."""
         score, gap, mi = self._score(mi.detach()), gap.detach(), mi.detach()
         take = torch.where(self.success, success & (score < self.score), success | (gap < self.gap))
-        self.adv.lerp_(adv.detach(), take.view(-1, *([1] * (adv.dim() - 1))).to(self.adv.dtype))  # exact: 0 or 1
+        # a select, not lerp_ with 0/1 weights: 0 * NaN would let a NaN iterate overwrite a kept finite one
+        torch.where(take.view(-1, *([1] * (adv.dim() - 1))), adv.detach(), self.adv, out=self.adv)
         self.success |= success
         torch.where(take, score, self.score, out=self.score)
         torch.where(take, gap, self.gap, out=self.gap)

@@ -15,7 +15,7 @@ from .keep_best import KeepBest
 from .model_guard import borrowed
 from .pairs import Similarity
 from .result import AttackResult
-from .rng import SampleRandom, content_keys, index_keys, stream_id
+from .rng import SampleRandom, check_seed_range, content_keys, index_keys, stream_id
 from .settings import MinMaxSettings, resolve_settings
 from .similarity import resolve_similarity
 from .validation import check_images, check_index, check_model_device
@@ -316,4 +316,6 @@ def model_dtype(model: torch.nn.Module, default: torch.dtype) -> torch.dtype:
 def _check_seed(seed: Any) -> int | None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
+    if seed is not None:
+        check_seed_range(seed)
     return seed

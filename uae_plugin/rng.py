@@ -37,13 +37,30 @@ def _scalar_hash(value: int, device: torch.device) -> torch.Tensor:
     return hash32(torch.tensor(value & _MASK32, dtype=torch.int64, device=device))
 
 
+def check_seed_range(seed: int, name: str = "seed") -> int:
+    """``seed`` taken as ``torch.manual_seed`` takes it: in ``[-2^63, 2^64)``, negative ones modulo 2^64."""
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"{name} must be in [-2**63, 2**64) as for torch.manual_seed, got {seed}")
+    return seed % 2**64
+
+
+def seed_hash(seed: int, device: torch.device) -> torch.Tensor:
+    """``H(seed)`` for a seed below 2^32 (as every earlier release drew), ``H(H(lo) ^ H(hi ^ c))`` above, so
+    that seeds 2^32 apart are not the same seed."""
+    value = check_seed_range(seed)
+    low = _scalar_hash(value & _MASK32, device)
+    if value >> 32 == 0:
+        return low
+    return hash32(low ^ _scalar_hash((value >> 32) ^ 0x9E3779B9, device))
+
+
 def content_keys(x: torch.Tensor) -> torch.Tensor:
     """One 32-bit key per row of ``x: [B, ...]``, a hash of the row's float32 bits.
 
     key_b = H(sum_j H(bits(x_bj) ^ H(j)) mod 2^32): a function of the sample's
-    values only, so it does not change with batch position or batch mates.
+    values only (-0.0 counts as 0.0), so it does not change with batch position or batch mates.
     """
-    flat = x.detach().reshape(x.shape[0], -1).to(torch.float32).contiguous()
+    flat = x.detach().reshape(x.shape[0], -1).to(torch.float32) + 0.0  # -0.0 + 0.0 = +0.0: the value, not its sign bit
     bits = flat.view(torch.int32).to(torch.int64) & _MASK32
     positions = hash32(torch.arange(flat.shape[1], device=x.device, dtype=torch.int64))
     return hash32(hash32(bits ^ positions).sum(dim=1) & _MASK32)
@@ -64,7 +81,7 @@ class SampleRandom:
     def __init__(self, seed: int, keys: torch.Tensor) -> None:
         self.keys = keys.to(torch.int64)
         self.device = keys.device
-        self.seed_hash = _scalar_hash(seed, self.device)
+        self.seed_hash = seed_hash(seed, self.device)
 
     def _bits(self, stream: int, shape: tuple[int, ...]) -> torch.Tensor:
         n = math.prod(shape)

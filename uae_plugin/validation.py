@@ -33,9 +33,10 @@ def check_images(x: Any, name: str = "x") -> None:
         raise ValueError(f"{name} contains NaN or Inf; clean the data before attacking")
     if lo < 0.0 or hi > 1.0:
         hint = range_hint(lo, hi, name)
-        raise ValueError(f"{name} must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; {hint}")
+        raise ValueError(f"{name} must have values in [0, 1], got range {format_range(lo, hi)}; {hint}")
 
 
+NEAR_UNIT = 1e-3  # data within this of [0, 1] is taken for rounding, not another scale
 UNIT_RANGE_SLACK = 0.3  # the tails of kornia's noise augmentations: RandomGaussianNoise(std=0.05) stays within 6 std
 
 
@@ -58,8 +59,21 @@ def unit_range(x: torch.Tensor, who: str) -> torch.Tensor:
     return x.clamp(0.0, 1.0)
 
 
+def format_range(lo: float, hi: float) -> str:
+    """``[lo, hi]`` with 4 significant digits, or as many as it takes to show a bound outside [0, 1]."""
+
+    def show(v: float) -> str:
+        short = f"{v:.4g}"
+        return short if (0.0 <= float(short) <= 1.0) == (0.0 <= v <= 1.0) else repr(v)
+
+    return f"[{show(lo)}, {show(hi)}]"
+
+
 def range_hint(lo: float, hi: float, name: str = "x") -> str:
-    """How to bring data in ``[lo, hi]`` into [0, 1]: divide 8-bit values by 255, else undo the normalisation."""
+    """How to bring data in ``[lo, hi]`` into [0, 1]: values a rounding error outside are the user's to clamp,
+    8-bit values are divided by 255, and anything else had a normalisation to undo."""
+    if lo >= -NEAR_UNIT and hi <= 1.0 + NEAR_UNIT:
+        return f"values a rounding error outside [0, 1]? clamp them yourself if so ({name}.clamp(0, 1))"
     if lo >= 0.0 and 1.0 < hi <= 255.0:
         return f"8-bit values? use {name} / 255"
     return "undo the normalisation before attacking (x * std + mean)"
