@@ -32,6 +32,20 @@ def test_a_float64_model_is_attacked_in_float64_and_float32_data_comes_back_floa
     assert bool(((res.adv - digits[:2]).abs() <= 0.1 + 1e-6).all())
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_narrower_model_keeps_the_uaes_within_eps_of_the_data_as_given(conv_ae, digits, dtype):
+    """The attack runs on the data rounded to the model's dtype (2^-9 per pixel in bfloat16): the returned
+    float32 UAEs are clamped back into the eps-ball around the float32 data (they were up to 0.1035 from it)."""
+    model = ConvAutoencoder()
+    model.load_state_dict(conv_ae.state_dict())
+    model = model.to(dtype).eval()
+    x = digits[:8] * 0.9 + 0.05  # no pixel at 0 or 1, where the [0, 1] box would hide the rounding
+    res = MinMaxAttack(Reconstruction(model), eps=0.1, **TINY)(x)
+    assert res.adv.dtype == torch.float32
+    assert float((res.adv - x).abs().max()) <= 0.1 + 1e-6
+    assert bool(((res.adv >= 0) & (res.adv <= 1)).all())
+
+
 def test_an_input_that_requires_grad_is_attacked_without_a_torch_warning(conv_ae, digits):
     x = digits[:2].clone().requires_grad_(True)
     with warnings.catch_warnings():

@@ -164,12 +164,22 @@ class MinMaxAttack:
             raise ValueError(f"x must be images [B, C, H, W] for similarity='conv', got shape {tuple(x.shape)}")
         keys = self._keys(x, index)
         seed = self._seed(seed)
-        given = x.dtype
-        x = x.detach().to(model_dtype(self.criterion.model, x.dtype))  # a clone of an inference tensor too
+        given = x.detach()
+        dtype = model_dtype(self.criterion.model, x.dtype)
+        x = given.to(dtype)  # a clone of an inference tensor too
         with borrowed(self.criterion.model, self.model_training), torch.enable_grad():
             result = self._minmax(x.clone() if x.is_inference() else x, y, keys, seed, penalty)
-        result.adv = result.adv.to(given)
+        result.adv = result.adv.to(given.dtype)
+        if torch.finfo(dtype).eps > max(torch.finfo(given.dtype).eps, torch.finfo(torch.float32).eps):
+            result.adv = self._within_eps_of(given, result.adv)  # a half-precision model: the rounding shows
         return result
+
+    def _within_eps_of(self, x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+        """``adv`` back in the eps-ball around ``x`` as the user gave it: ``clamp(adv, max(x - eps, 0),
+        min(x + eps, 1))``. The attack ran on ``x`` in the model's half-precision dtype (a bfloat16 model, float32
+        data), whose rounding of ``x`` (up to 2^-9 per pixel in bfloat16) would otherwise add to ``||adv - x||``.
+        (A float32 model with float64 data rounds at float32's own level, as float32 arithmetic does anyway.)"""
+        return torch.clamp(adv, (x - self.eps).clamp_(min=0.0), (x + self.eps).clamp_(max=1.0))
 
     def _minmax(self, x: torch.Tensor, y: torch.Tensor | None, keys: torch.Tensor, seed: int, penalty: Any):
         """T iterations of: step on delta, fit the statistics networks, score, keep the best, update c."""
@@ -269,9 +279,13 @@ class MinMaxAttack:
 
 
 class DeltaAdam:
-    """Adam on delta with torch's defaults (betas 0.9, 0.999, eps 1e-8): ``torch.optim.adam.adam``, the function
-    ``torch.optim.Adam.step`` runs, called with delta's state directly (fused on CPU and CUDA: one pass over delta
-    per step), without the optimizer's per-step bookkeeping (parameter groups, hooks, ``.grad``)."""
+    """Adam on delta with torch's defaults (betas 0.9, 0.999, eps 1e-8), at step t with gradient g:
+
+        m = 0.9 m + 0.1 g,   v = 0.999 v + 0.001 g^2,   delta -= lr (m / (1 - 0.9^t)) / (sqrt(v / (1 - 0.999^t)) + eps)
+
+    by ``torch.optim.adam.adam``, the function ``torch.optim.Adam.step`` runs, called with delta's state directly
+    (fused on CPU and CUDA: one pass over delta per step), without the optimizer's per-step bookkeeping
+    (parameter groups, hooks, ``.grad``)."""
 
     def __init__(self, delta: torch.Tensor, lr: float) -> None:
         self.delta, self.lr = delta, lr
