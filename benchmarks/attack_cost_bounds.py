@@ -26,9 +26,8 @@ import argparse
 import contextlib
 
 import torch
-import torchattacks
 from cost_ratio import NAMES, models
-from pgd_floor import TaskLossLogits, best_time, time_pgd
+from pgd_floor import best_time, pgd_on_task_loss, time_pgd
 
 from uae_plugin import MinMaxAttack, Reconstruction, dual, estimators, keep_best
 from uae_plugin.experiments.data import mnist_split
@@ -78,8 +77,7 @@ def bounds(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> dict[str, f
         p.requires_grad_(False)
     attack = MinMaxAttack(Reconstruction(model), steps=STEPS, seed=0)
     uae = attack(x).adv
-    pgd = torchattacks.PGD(TaskLossLogits(Reconstruction(model), x), eps=0.1, alpha=2.5 * 0.1 / STEPS, steps=STEPS)
-    pgd_adv = pgd(x, torch.zeros(x.shape[0], dtype=torch.long))
+    pgd_adv = pgd_on_task_loss(Reconstruction(model), x, STEPS)()
     times: dict[str, list[float]] = {}
     for _ in range(repeats):
         times.setdefault("PGD", []).append(time_pgd(Reconstruction(model), x, STEPS, repeats=1))

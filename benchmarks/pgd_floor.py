@@ -35,11 +35,16 @@ class TaskLossLogits(nn.Module):
         return torch.stack((torch.zeros_like(loss), loss), dim=1)
 
 
-def time_pgd(criterion: Criterion, x: torch.Tensor, steps: int, eps: float = 0.1, repeats: int = 3) -> float:
-    """Best wall time of ``repeats`` runs of ``torchattacks.PGD(steps=steps)`` on ``x`` (seconds)."""
+def pgd_on_task_loss(criterion: Criterion, x: torch.Tensor, steps: int, eps: float = 0.1):
+    """``run() -> x'``: ``torchattacks.PGD(eps, alpha=2.5 eps / steps, steps)`` on the task loss of ``x``."""
     attack = torchattacks.PGD(TaskLossLogits(criterion, x), eps=eps, alpha=2.5 * eps / steps, steps=steps)
     labels = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
-    return best_time(lambda: attack(x, labels), repeats)
+    return lambda: attack(x, labels)
+
+
+def time_pgd(criterion: Criterion, x: torch.Tensor, steps: int, eps: float = 0.1, repeats: int = 3) -> float:
+    """Best wall time of ``repeats`` runs of ``torchattacks.PGD(steps=steps)`` on ``x`` (seconds)."""
+    return best_time(pgd_on_task_loss(criterion, x, steps, eps), repeats)
 
 
 def best_time(run, repeats: int) -> float:

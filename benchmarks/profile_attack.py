@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-import torchattacks
 from cost_ratio import models
-from pgd_floor import TaskLossLogits
+from pgd_floor import pgd_on_task_loss
 from torch.profiler import ProfilerActivity, profile
 
 from uae_plugin import MinMaxAttack, Reconstruction
@@ -79,11 +77,10 @@ def main() -> None:
     print("| part | share of self CPU time |\n|---|---|")
     for part, time in parts.items():
         print(f"| {part} | {time / total:.0%} |")
-    pgd = torchattacks.PGD(TaskLossLogits(Reconstruction(model), x), eps=0.1, alpha=2.5 * 0.1 / 40, steps=40)
-    labels = torch.zeros(x.shape[0], dtype=torch.long)
-    pgd(x, labels)  # warm-up
+    pgd = pgd_on_task_loss(Reconstruction(model), x, 40)
+    pgd()  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as pgd_prof:
-        pgd(x, labels)
+        pgd()
     steps = attack.settings.steps
     print(
         f"\noperator calls per step (aten, nested included): UAE {_aten_calls(prof) / steps:.0f}, "
