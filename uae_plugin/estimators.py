@@ -36,19 +36,13 @@ import math
 
 import torch
 
-from .unexplained import CleanPairs, flat_pairs
+from .unexplained import CleanPairs, centred_unit, flat_pairs
 
 ESTIMATORS = ("auto", "gaussian", "mine")
 
 # 1 - rho^2 is floored at this, so identical samples score (m / 2) log(1 / floor) instead of infinity.
 _FLOOR = 1e-6
 SATURATION = 0.9  # a DV estimate >= SATURATION * log N is flagged
-
-
-def centred_unit(pairs: torch.Tensor) -> torch.Tensor:
-    """``[B, N, D]`` pairs centred over ``D`` and scaled to unit norm (zero where a pair is constant)."""
-    centred = pairs - pairs.mean(dim=2, keepdim=True)
-    return centred / (torch.linalg.vector_norm(centred, dim=2, keepdim=True) + 1e-12)
 
 
 def gaussian_mi(rho: torch.Tensor, m: float) -> torch.Tensor:

@@ -17,6 +17,7 @@ by autograd took about 25 passes and 20 nodes.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -30,6 +31,12 @@ def flat_pairs(pairs: torch.Tensor) -> torch.Tensor:
     return pairs.reshape(pairs.shape[0], pairs.shape[1], -1)
 
 
+def centred_unit(pairs: torch.Tensor) -> torch.Tensor:
+    """``[B, N, D]`` pairs centred over ``D`` and scaled to unit norm (zero where a pair is constant)."""
+    centred = pairs - pairs.mean(dim=2, keepdim=True)
+    return centred / (torch.linalg.vector_norm(centred, dim=2, keepdim=True) + 1e-12)
+
+
 class CleanPairs:
     """The clean pairs ``a [B, N, *element]`` every iterate of one attack is compared with, and their unit
     centred vectors ``u_a`` (made once, in float64, kept in float32 or the pairs' dtype when wider)."""
@@ -38,19 +45,16 @@ class CleanPairs:
         a = flat_pairs(clean)
         wide = torch.float32 if a.device.type == "mps" else torch.float64
         with torch.autocast(a.device.type, enabled=False):
-            centred = a.to(wide) - a.to(wide).mean(dim=2, keepdim=True)
-            norm = torch.linalg.vector_norm(centred, dim=2, keepdim=True)
-            unit = torch.where(norm > 0, centred / torch.where(norm > 0, norm, 1.0), 0.0)
+            unit = centred_unit(a.to(wide))
         self.source = clean
         self.unit = unit.to(torch.promote_types(a.dtype, torch.float32))
 
     def mi(self, moved: torch.Tensor, m: float, floor: float) -> torch.Tensor:
         """``I [B]`` float32 (module docstring) of each sample's clean pairs and ``moved [B, N, *element]``,
         differentiable in ``moved``."""
-        if torch.is_autocast_enabled(moved.device.type):
-            with torch.autocast(moved.device.type, enabled=False):
-                return GaussianMIFromClean.apply(flat_pairs(moved), self.unit, m, floor)
-        return GaussianMIFromClean.apply(flat_pairs(moved), self.unit, m, floor)
+        device = moved.device.type
+        with torch.autocast(device, enabled=False) if torch.is_autocast_enabled(device) else nullcontext():
+            return GaussianMIFromClean.apply(flat_pairs(moved), self.unit, m, floor)
 
 
 class GaussianMIFromClean(torch.autograd.Function):

@@ -27,8 +27,7 @@ def check_images(x: Any, name: str = "x") -> None:
         raise ValueError(f"{name} is an empty batch (shape {tuple(x.shape)}); pass at least one sample")
     if x.numel() == 0:
         raise ValueError(f"{name} has no features (shape {tuple(x.shape)})")
-    # one pass: min and max propagate NaN, and an Inf is out of range anyway
-    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+    lo, hi = value_range(x)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or Inf; clean the data before attacking")
     if lo < 0.0 or hi > 1.0:
@@ -48,15 +47,21 @@ def unit_range(x: torch.Tensor, who: str) -> torch.Tensor:
     with the fix. The core (:func:`check_images`) takes pixels straight from the user and allows no slack.
     """
     x = x.detach()
-    if not bool(torch.isfinite(x).all()):  # clamping would hide broken data
+    lo, hi = value_range(x)
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # clamping would hide broken data
         raise ValueError(f"{who} input contains NaN or Inf; clean the data first")
-    lo, hi = float(x.min()), float(x.max())
     if lo < -UNIT_RANGE_SLACK or hi > 1.0 + UNIT_RANGE_SLACK:
         raise ValueError(
-            f"{who} input must have values in [0, 1], got range [{lo:.4g}, {hi:.4g}]; {range_hint(lo, hi)} "
+            f"{who} input must have values in [0, 1], got range {format_range(lo, hi)}; {range_hint(lo, hi)} "
             f"(values within {UNIT_RANGE_SLACK} of [0, 1], e.g. after noise, are clamped)"
         )
     return x.clamp(0.0, 1.0)
+
+
+def value_range(x: torch.Tensor) -> tuple[float, float]:
+    """``(min, max)`` of ``x`` in one pass (``torch.aminmax``); NaN in ``x`` makes both NaN, an Inf shows in them."""
+    lo, hi = torch.aminmax(x.detach())
+    return float(lo), float(hi)
 
 
 def format_range(lo: float, hi: float) -> str:
