@@ -65,3 +65,15 @@ def trial_autoencoder(trial_digits) -> DenseAutoencoder:
     made afresh for each test module."""
     torch.manual_seed(0)
     return train_autoencoder(DenseAutoencoder(hidden=32), trial_digits["x_train"], epochs=3, seed=0)
+
+
+@pytest.fixture(scope="module")
+def split(trial_digits) -> dict[str, torch.Tensor]:
+    """``trial_digits`` under the name the trial tests' signatures use."""
+    return trial_digits
+
+
+@pytest.fixture(scope="module")
+def model(trial_autoencoder) -> DenseAutoencoder:
+    """``trial_autoencoder`` under the name the trial tests' signatures use."""
+    return trial_autoencoder

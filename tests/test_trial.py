@@ -16,16 +16,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 TINY = {"steps": 5, "eps": (0.3,), "seeds": (0, 1), "attack_options": {"steps": 3}, "progress": False}
 
 
-@pytest.fixture(scope="module")
-def split(trial_digits):
-    return trial_digits
-
-
-@pytest.fixture(scope="module")
-def model(trial_autoencoder):
-    return trial_autoencoder
-
-
 class Recorder:
     """A fit or score that records each call and delegates to the default."""
 

@@ -80,16 +80,6 @@ sys.exit(max(trial(**run) for run in runs))
 
 
 @pytest.fixture(scope="module")
-def split(trial_digits):
-    return trial_digits
-
-
-@pytest.fixture(scope="module")
-def model(trial_autoencoder):
-    return trial_autoencoder
-
-
-@pytest.fixture(scope="module")
 def files(model, split, tmp_path_factory):
     folder = tmp_path_factory.mktemp("trial_distributed")
     torch.save(model.state_dict(), folder / "model.pt")

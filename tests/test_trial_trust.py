@@ -20,16 +20,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def split(trial_digits):
-    return trial_digits
-
-
-@pytest.fixture(scope="module")
-def model(trial_autoencoder):
-    return trial_autoencoder
-
-
-@pytest.fixture(scope="module")
 def batch_norm():
     """A strided conv autoencoder with batch norm, trained to convergence on 300 digits."""
     split = mnist_split(n_train=300, n_test=100, seed=0)
