@@ -16,8 +16,8 @@ T = 40 (milliseconds):
 - ``model on PGD's / UAE's iterates``: forward and backward of the model alone on PGD's final examples and on
   the UAEs (the same shapes and code; a max-pool's branches make it depend on the values).
 
-The zero terms are patched into this process only (``uae_plugin.estimators.GaussianEstimator.bound`` and
-friends); nothing here changes the library.
+The zero terms are patched into this process only (``uae_plugin.estimators.GaussianEstimator.bound_and_gradient``
+and friends); nothing here changes the library.
 """
 
 from __future__ import annotations
@@ -38,16 +38,19 @@ STEPS = 40
 @contextlib.contextmanager
 def free(mi: bool, bookkeeping: bool):
     """The MI term (and the keep-best rule and dual ascent) made free in this process, restored after."""
-    saved = estimators.GaussianEstimator.bound, keep_best.KeepBest.update, dual.DualAscent.update
+    saved = estimators.GaussianEstimator.bound_and_gradient, keep_best.KeepBest.update, dual.DualAscent.update
     if mi:
-        estimators.GaussianEstimator.bound = lambda self, a, b, step=0: b.reshape(b.shape[0], -1)[:, 0] * 0
+        estimators.GaussianEstimator.bound_and_gradient = lambda self, a, b, step=0, scale=None: (
+            b.new_zeros(b.shape[0]),
+            None,
+        )
     if bookkeeping:
         keep_best.KeepBest.update = lambda self, *args, **kwargs: None
         dual.DualAscent.update = lambda self, c, gap, t: c
     try:
         yield
     finally:
-        estimators.GaussianEstimator.bound, keep_best.KeepBest.update, dual.DualAscent.update = saved
+        estimators.GaussianEstimator.bound_and_gradient, keep_best.KeepBest.update, dual.DualAscent.update = saved
 
 
 def forward_backward(model: torch.nn.Module, x: torch.Tensor, inputs: torch.Tensor) -> float:

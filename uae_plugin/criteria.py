@@ -27,10 +27,26 @@ from .validation import check_labels, check_model_output, error_summary
 
 @dataclass
 class Evaluation:
-    """The criterion at a batch of candidates: ``gap: [B]`` float32, ``success: [B]`` bool."""
+    """The criterion at a batch of candidates: ``gap: [B]`` float32, ``success: [B]`` bool.
+
+    The attack differentiates ``sum_i w_i gap_i`` (``w_i = c_i 1[gap_i > 0]``). By default autograd runs from
+    ``gap`` (which then carries its graph). A criterion whose gap is a closed-form function of the model's
+    output sets ``output`` (the output, with its graph) and ``output_grad``, ``d gap_i / d output_i`` divided by
+    the number ``output_grad_scale``: autograd then runs through the model only (:meth:`seed`)."""
 
     gap: torch.Tensor
     success: torch.Tensor
+    output: torch.Tensor | None = None
+    output_grad: torch.Tensor | None = None
+    output_grad_scale: float = 1.0
+
+    def seed(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(tensor, grad_outputs)`` whose vector-Jacobian product is the gradient of ``sum_i w_i gap_i``, for
+        ``weight [B]``: ``(gap, w)``, or ``(output, s w output_grad)``, reusing ``output_grad``'s memory."""
+        if self.output is None:
+            return self.gap, weight
+        w = (weight * self.output_grad_scale).view(-1, *([1] * (self.output_grad.dim() - 1)))
+        return self.output, self.output_grad.mul_(w).to(self.output.dtype)
 
 
 class Criterion:
@@ -105,11 +121,18 @@ class Criterion:
 
 def _squared_error(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
     """``||x - r||^2`` summed over each sample: ``[B]`` float32."""
-    return F.mse_loss(recon.float(), x.float(), reduction="none").reshape(x.shape[0], -1).sum(dim=1)
+    return _sum_of_squares(recon.float() - x.float())
+
+
+def _sum_of_squares(diff: torch.Tensor) -> torch.Tensor:
+    """``sum_j diff_j^2`` per sample, ``[B]``: one pass (the clean error and every gap take it so, so that
+    ``x' = x`` gives a gap of exactly 0)."""
+    return torch.linalg.vector_norm(diff.reshape(diff.shape[0], -1), dim=1).square()
 
 
 class Reconstruction(Criterion):
-    """Autoencoder ``g``: ``f_x(x') = ||x - g(x')||^2 - ||x - g(x)||^2`` (target is the clean x).
+    """Autoencoder ``g``: ``f_x(x') = ||x - g(x')||^2 - ||x - g(x)||^2`` (target is the clean x), and its
+    derivative in the output, ``d f / d g(x') = 2 (g(x') - x)``, handed to the attack (:class:`Evaluation`).
 
     Args:
         autoencoder: maps ``[B, ...]`` to a tensor of the same shape.
@@ -123,14 +146,16 @@ class Reconstruction(Criterion):
                 f"Reconstruction: the autoencoder's output shape {tuple(recon.shape)} differs "
                 f"from its input shape {tuple(x.shape)}; pass a model that reconstructs x"
             )
-        return {"x": x, "clean": _squared_error(x, recon)}
+        return {"x": x, "x32": x.float(), "clean": _squared_error(x, recon)}
 
     def task_loss(self, x_adv: torch.Tensor, state: dict) -> torch.Tensor:
         return _squared_error(state["x"], self._forward(x_adv))
 
     def evaluate(self, x_adv: torch.Tensor, state: dict) -> Evaluation:
-        gap = self.task_loss(x_adv, state) - state["clean"]
-        return Evaluation(gap, gap.detach() <= 0)
+        recon = self._forward(x_adv)
+        diff = recon.detach().float() - state["x32"]
+        gap = _sum_of_squares(diff).sub_(state["clean"])
+        return Evaluation(gap, gap <= 0, output=recon, output_grad=diff, output_grad_scale=2.0)
 
 
 class Contrastive(Criterion):

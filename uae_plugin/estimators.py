@@ -33,6 +33,8 @@ costs one dot product and has a ground truth to test against.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -81,6 +83,17 @@ class GaussianEstimator:
             ub = centred_unit(flat_pairs(b).to(wide))
             rho = (ua * ub).sum(dim=2)
             return gaussian_mi(rho, self.m).mean(dim=1).float()
+
+    def bound_and_gradient(
+        self, a: torch.Tensor, b: torch.Tensor, step: int = 0, scale: float | None = None
+    ) -> tuple[torch.Tensor, Callable[[torch.Tensor | None], torch.Tensor] | None]:
+        """``I_b`` and, against the clean pairs given at construction, ``grad(out=None)``, which returns
+        ``scale * dI_b/db`` (``[B, N, D]``; added in place to ``out`` when given), both in closed form without a
+        graph; elsewhere, or with ``scale`` None, ``(bound(a, b), None)``: ``I_b`` carries its graph."""
+        if self._clean is None or a is not self._clean.source:
+            return self.bound(a, b, step), None
+        mi, share = self._clean.mi_and_gradient(b, self.m, _FLOOR)
+        return mi, None if scale is None else partial(share.gradient, scale, self.m)
 
     def saturated(self, mi: torch.Tensor) -> torch.Tensor:
         return torch.zeros(mi.shape, dtype=torch.bool, device=mi.device)

@@ -210,6 +210,13 @@ class MineEstimator:
         with torch.autocast(a.device.type, enabled=False):
             return self.net.bound(a, b, self._perm(step, 0))
 
+    def bound_and_gradient(
+        self, a: torch.Tensor, b: torch.Tensor, step: int = 0, scale: float | None = None
+    ) -> tuple[torch.Tensor, None]:
+        """``(bound(a, b, step), None)``: no closed-form gradient, ``I_b`` carries its graph
+        (:meth:`~uae_plugin.estimators.GaussianEstimator.bound_and_gradient`)."""
+        return self.bound(a, b, step), None
+
     def saturated(self, mi: torch.Tensor) -> torch.Tensor:
         """``I_b >= 0.9 log N``, ``[B]`` bool: at the bound's ceiling, not a measurement."""
         return mine_saturated(mi, self.n_pairs)

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .criteria import Criterion
 from .dual import DualAscent
+from .iterate import IterateScorer
 from .keep_best import KeepBest
 from .model_guard import borrowed
 from .pairs import Similarity
@@ -193,36 +194,25 @@ class MinMaxAttack:
         with torch.no_grad():
             clean_pairs = measure.pairs(x)
         estimator = measure.estimator(rand, clean_pairs)
-        delta = self._initial_delta(x32, rand)
+        iterate = self._start(x32, rand)  # x_t = x + delta_t itself is optimised: Adam's step is the same
+        delta_opt = _delta_optimizer(iterate, s)
         box = self._box(x32)
-        delta_opt = _delta_optimizer(delta, s)
         c = penalty.start(x.shape[0], x.device)
         mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
         best = self.keep_best(x)
         mi_hist, gap_hist = [], []
 
-        x_adv = (x32 + delta).to(x.dtype)
-        moved_pairs = measure.pairs(x_adv)
-        ev = crit.evaluate(x_adv, state)  # the start delta_0, scored with the untrained networks theta_0
-        mi = estimator.bound(clean_pairs, moved_pairs, step=1)
+        score = IterateScorer(crit, state, measure.pairs, estimator, clean_pairs, mi_sign, x.dtype, s.mine_steps)
+        scored = score(iterate, 0, graph=True)
         for t in tqdm(range(1, s.steps + 1), desc="MinMax", leave=False, disable=not self.progress):
-            last = t == s.steps  # the last iterate is only scored: no graph
             # 1. step on delta: one step on F(delta_{t-1}, c_{t-1}), then the projection onto the feasible set
-            objective = torch.addcmul(mi if mi_sign == 1.0 else mi_sign * mi, c, torch.relu(ev.gap)).sum()
-            (grad,) = torch.autograd.grad(objective, delta)
-            self._descend(delta, grad, delta_opt, box)
-            with torch.set_grad_enabled(not last):
-                x_adv = (x32 + delta).to(x.dtype)
-                moved_pairs = measure.pairs(x_adv)
-            # 2. fit: K Adam steps of the statistics networks on the pairs of x_t (none for the closed form)
-            estimator.fit(clean_pairs, moved_pairs, s.mine_steps, step=t)
-            # 3. score x_t: the criterion's gap and I(x, x_t) under theta_t
-            with torch.set_grad_enabled(not last):
-                ev = crit.evaluate(x_adv, state)
-                mi = estimator.bound(clean_pairs, moved_pairs, step=t + 1)
+            self._descend(iterate, scored.gradient(c), delta_opt, box)
+            # 2.-3. fit the statistics networks on the pairs of x_t (none for the closed form), score x_t
+            scored = score(iterate, t, graph=t < s.steps)  # the last iterate is only scored: no graph
+            ev, mi = scored.evaluation, scored.mi
             # 4. keep x_t where it beats the best iterate so far
-            best.update(x_adv, ev.success, ev.gap, mi, estimator.saturated(mi.detach()))
-            mi_hist.append(mi.detach())
+            best.update(scored.adv, ev.success, ev.gap, mi, estimator.saturated(mi))
+            mi_hist.append(mi)
             gap_hist.append(ev.gap.detach())
             # 5. update c
             c = penalty.update(c, ev.gap, t)
@@ -248,38 +238,39 @@ class MinMaxAttack:
         """``s = min(init_scale, eps)`` (``init_scale`` None: ``eps``): delta_0 is drawn from U[-s, s]."""
         return self.eps if self.settings.init_scale is None else min(self.settings.init_scale, self.eps)
 
-    def _initial_delta(self, x: torch.Tensor, rand: SampleRandom) -> torch.Tensor:
-        """delta_0 ~ U[-s, s] per sample (s = init_scale, default eps), projected to the feasible set."""
+    def _start(self, x: torch.Tensor, rand: SampleRandom) -> torch.Tensor:
+        """``x_0 = x + delta_0``, delta_0 ~ U[-s, s] per sample (s = init_scale, default eps), in [0, 1]."""
         u = rand.uniform(stream_id(_DELTA_INIT_STREAM), tuple(x.shape[1:]))
-        delta = (2.0 * u - 1.0) * self.start_scale
-        return (torch.clamp(x + delta, 0.0, 1.0) - x).requires_grad_(True)
+        return torch.clamp(x + (2.0 * u - 1.0) * self.start_scale, 0.0, 1.0)
 
     def _box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The feasible set of delta as per-pixel bounds: ``max(-eps, -x) <= delta <= min(eps, 1 - x)``.
+        """The feasible set of ``x' = x + delta`` as per-pixel bounds: ``max(x - eps, 0) <= x' <= min(x + eps, 1)``.
 
-        The intersection of ``[-eps, eps]`` and ``[-x, 1 - x]`` (both contain 0), so one clamp to it equals
-        the clamp to the eps-ball followed by the clamp of ``x + delta`` to [0, 1]."""
-        return torch.clamp(-x, min=-self.eps), torch.clamp(1.0 - x, max=self.eps)
+        The intersection of the eps-ball and [0, 1] (both contain x), so one clamp to it equals the clamp of
+        delta to the eps-ball followed by the clamp of ``x + delta`` to [0, 1]."""
+        return torch.clamp(x - self.eps, min=0.0), torch.clamp(x + self.eps, max=1.0)
 
     def _descend(
         self,
-        delta: torch.Tensor,
+        iterate: torch.Tensor,
         grad: torch.Tensor,
         delta_opt: DeltaAdam | None,
         box: tuple[torch.Tensor, torch.Tensor],
     ) -> None:
-        """One step on delta, then the projection onto ``||delta||_inf <= eps, x + delta in [0, 1]``."""
+        """One step on ``x' = x + delta`` (on delta: x is fixed), then the projection onto
+        ``||x' - x||_inf <= eps, x' in [0, 1]``."""
         s = self.settings
         with torch.no_grad():
             if delta_opt is not None:
                 delta_opt.step(grad)
             else:
-                delta.sub_(s.step_size * grad)
-            torch.clamp(delta, box[0], box[1], out=delta)
+                iterate.sub_(s.step_size * grad)
+            torch.clamp(iterate, box[0], box[1], out=iterate)
 
 
 class DeltaAdam:
-    """Adam on delta with torch's defaults (betas 0.9, 0.999, eps 1e-8), at step t with gradient g:
+    """Adam on delta with torch's defaults (betas 0.9, 0.999, eps 1e-8), run on ``x + delta`` (the same step: x is
+    fixed), at step t with gradient g:
 
         m = 0.9 m + 0.1 g,   v = 0.999 v + 0.001 g^2,   delta -= lr (m / (1 - 0.9^t)) / (sqrt(v / (1 - 0.999^t)) + eps)
 

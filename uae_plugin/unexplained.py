@@ -11,8 +11,9 @@ centred over its ``D`` values and scaled to unit norm, ``c_b = b - mean(b)``, ``
 (``v`` is a projection of ``b``, so ``d||v||^2/db = 2 v``; ``d||c_b||^2/db = 2 c_b = 2 (v + t u_a)``).
 ``v`` is formed as a vector and squared after, so ``u`` is precise in float32 near 0 too (``b -> a``), where
 ``1 - rho^2`` from a float32 ``rho`` would be rounding; and ``u`` is 1 for a constant ``b`` (``c_b = 0``).
-Per step: 5 float32 passes over the pairs forward and 2 backward, in one graph node, where ``rho`` in float64
-by autograd took about 25 passes and 20 nodes.
+Per step: 5 float32 passes over the pairs forward and 2 backward, without a graph in the attack
+(:meth:`CleanPairs.mi_and_gradient`; autograd takes the gradient from the pairs on), or as one graph node
+(:meth:`CleanPairs.mi`), where ``rho`` in float64 by autograd took about 25 passes and 20 nodes.
 """
 
 from __future__ import annotations
@@ -52,9 +53,56 @@ class CleanPairs:
     def mi(self, moved: torch.Tensor, m: float, floor: float) -> torch.Tensor:
         """``I [B]`` float32 (module docstring) of each sample's clean pairs and ``moved [B, N, *element]``,
         differentiable in ``moved``."""
-        device = moved.device.type
-        with torch.autocast(device, enabled=False) if torch.is_autocast_enabled(device) else nullcontext():
+        with _no_autocast(moved):
             return GaussianMIFromClean.apply(flat_pairs(moved), self.unit, m, floor)
+
+    @torch.no_grad()
+    def mi_and_gradient(self, moved: torch.Tensor, m: float, floor: float) -> tuple[torch.Tensor, Unexplained]:
+        """``I [B]`` (module docstring) and what its gradient in ``moved`` is made from (:meth:`Unexplained.gradient`),
+        without a graph: the attack adds the gradient to its own."""
+        with _no_autocast(moved):
+            share = Unexplained(flat_pairs(moved), self.unit, floor)
+            return share.mi(m), share
+
+
+def _no_autocast(t: torch.Tensor):
+    device = t.device.type
+    return torch.autocast(device, enabled=False) if torch.is_autocast_enabled(device) else nullcontext()
+
+
+class Unexplained:
+    """For ``b [B, N, D]`` and unit centred ``u_a``: ``c_b = b - mean(b)``, ``t = <u_a, c_b>``, ``v = c_b - t u_a``,
+    ``E = ||v||^2 + t^2 = ||c_b||^2``, ``u = ||v||^2 / E`` and ``inner = F + (1 - F) u``; then :meth:`mi` and
+    :meth:`gradient` (module docstring). 5 passes over ``b``."""
+
+    def __init__(self, b: torch.Tensor, unit: torch.Tensor, floor: float) -> None:
+        w = b.to(unit.dtype)
+        self.unit, self.floor, self.n = unit, floor, b.shape[1]
+        self.orthogonal = w - w.mean(dim=2, keepdim=True)  # c_b (exactly 0 for a constant b), made into v in place
+        self.along = torch.linalg.vecdot(self.orthogonal, unit, dim=2).unsqueeze(2)
+        self.orthogonal.addcmul_(unit, self.along, value=-1.0)
+        # + 1e-30: a constant b (c_b = 0 exactly, so v = 0 and t = 0) is independent of a, u = 1, gradient 0
+        residual = torch.linalg.vector_norm(self.orthogonal, dim=2, keepdim=True).square_().add_(_NO_VARIANCE)
+        self.energy = self.along.square().add_(residual)
+        self.u = residual.div_(self.energy)
+        self.inner = self.u.mul(1.0 - floor).add_(floor)
+
+    def mi(self, m: float) -> torch.Tensor:
+        """``I = -(m / 2) mean_i log(inner_i)``, ``[B]`` float32."""
+        return self.inner.log().mean(dim=(1, 2)).mul_(-0.5 * m).float()
+
+    @torch.no_grad()
+    def gradient(self, g: torch.Tensor | float, m: float, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``g_b dI_b/db``, ``[B, N, D]`` in ``u_a``'s dtype, for ``g [B]`` or one number: ``k ((1 - u) v - u t u_a)``
+        with ``k = -g m (1 - F) / (N E (F + (1 - F) u))``; added in place to ``out [B, N, D]`` when given."""
+        c = -m * (1.0 - self.floor) / self.n
+        k = (self.energy * self.inner).reciprocal_()
+        k.mul_(g.to(k.dtype)[:, None, None] * c if isinstance(g, torch.Tensor) else g * c)
+        if out is None:
+            out = self.orthogonal * (k * (1.0 - self.u))
+        else:
+            out.addcmul_(self.orthogonal, k * (1.0 - self.u))
+        return out.addcmul_(self.unit, k.mul_(self.u).mul_(self.along), value=-1.0)
 
 
 class GaussianMIFromClean(torch.autograd.Function):
@@ -62,25 +110,11 @@ class GaussianMIFromClean(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, b: torch.Tensor, unit: torch.Tensor, m: float, floor: float) -> torch.Tensor:
-        w = b.to(unit.dtype)
-        orthogonal = w - w.mean(dim=2, keepdim=True)  # c_b, made into v in place
-        along = (unit * orthogonal).sum(dim=2, keepdim=True)
-        orthogonal.addcmul_(unit, along, value=-1.0)
-        # + 1e-30: a constant b (c_b = 0 exactly, so v = 0 and t = 0) is independent of a, u = 1, gradient 0
-        residual = torch.linalg.vector_norm(orthogonal, dim=2, keepdim=True).square_().add_(_NO_VARIANCE)
-        energy = along.square().add_(residual)
-        u = residual.div_(energy)
-        inner = u.mul(1.0 - floor).add_(floor)
-        ctx.save_for_backward(orthogonal, unit, u, energy, along, inner)
-        ctx.m, ctx.floor, ctx.input_dtype = m, floor, b.dtype
-        return inner.log().mean(dim=(1, 2)).mul_(-0.5 * m).float()
+        share = Unexplained(b, unit, floor)
+        ctx.share, ctx.m, ctx.input_dtype = share, m, b.dtype
+        return share.mi(m)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
-        orthogonal, unit, u, energy, along, inner = ctx.saved_tensors
-        k = g.to(u.dtype)[:, None, None] * (-ctx.m * (1.0 - ctx.floor) / orthogonal.shape[1])
-        k = k / energy.mul_(inner)
-        grad = orthogonal * (k * (1.0 - u))
-        grad.addcmul_(unit, k.mul_(u).mul_(along), value=-1.0)
-        return grad.to(ctx.input_dtype), None, None, None
+        return ctx.share.gradient(g, ctx.m).to(ctx.input_dtype), None, None, None

@@ -1,0 +1,131 @@
+"""The attack's gradient in one backward pass (uae_plugin.iterate) equals autograd through the whole objective.
+
+``ScoredIterate.gradient(c)`` hands autograd the criterion's closed-form output gradient (Reconstruction) and
+the Gaussian MI's closed-form pair gradient, added in place where the pairs are the iterate itself. Here it is
+checked against ``grad_x' sum_i (c_i max(f_i, 0) + s I_i)`` built the long way: the gap from ``task_loss``
+and the MI from the estimator's autograd node (or MINE's graph), on real digits, for every path through it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from uae_plugin import Classification, Contrastive, MinMaxAttack, Reconstruction
+from uae_plugin.iterate import IterateScorer
+from uae_plugin.rng import SampleRandom, content_keys
+
+
+def _scorer(attack: MinMaxAttack, x: torch.Tensor, y=None, seed: int = 0) -> IterateScorer:
+    crit, s = attack.criterion, attack.settings
+    measure = attack._similarity(seed)
+    with torch.no_grad():
+        clean_pairs = measure.pairs(x)
+    estimator = measure.estimator(SampleRandom(seed, content_keys(x)), clean_pairs)
+    sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
+    dtype = next(crit.model.parameters()).dtype
+    return IterateScorer(crit, crit.prepare(x, y, seed), measure.pairs, estimator, clean_pairs, sign, dtype, 0)
+
+
+def _long_way(scorer: IterateScorer, iterate: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``grad sum_i (c_i relu(f_i) + s I_i)`` by autograd through task_loss / evaluate and the MI's graph."""
+    point = iterate.detach().requires_grad_(True)
+    adv = point.to(scorer.dtype)
+    crit = scorer.criterion
+    if isinstance(crit, Reconstruction):
+        gap = crit.task_loss(adv, scorer.state) - scorer.state["clean"]
+    else:
+        gap = crit.evaluate(adv, scorer.state).gap
+    mi = scorer.estimator.bound(scorer.clean_pairs, scorer.pairs(adv), step=1)
+    objective = (c * torch.relu(gap)).sum() + scorer.mi_sign * mi.sum()
+    return torch.autograd.grad(objective, point)[0]
+
+
+def _iterate(x: torch.Tensor, eps: float = 0.1, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.clamp(x.float() + eps * (2 * torch.rand(x.shape, generator=g) - 1), 0, 1)
+
+
+def _c(batch: int) -> torch.Tensor:
+    return torch.linspace(0.5, 3.0, batch)
+
+
+CASES = {
+    "projection pairs (added in place)": lambda m: (Reconstruction(m["dense"]), {}),
+    "conv pairs (through the convolution)": lambda m: (Reconstruction(m["conv"]), {"similarity": "conv"}),
+    "no MI": lambda m: (Reconstruction(m["dense"]), {"mi_weight": 0.0}),
+    "MI weight 0.3": lambda m: (Reconstruction(m["conv"]), {"mi_weight": 0.3}),
+    "MINE (its graph)": lambda m: (Reconstruction(m["dense"]), {"estimator": "mine"}),
+}
+
+
+@pytest.fixture(scope="module")
+def models(conv_ae, dense_ae):
+    return {"conv": conv_ae.eval(), "dense": dense_ae.eval()}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_one_backward_pass_equals_autograd_through_the_objective(case, models, digits):
+    crit, settings = CASES[case](models)
+    x = digits[:12]
+    scorer = _scorer(MinMaxAttack(crit, seed=0, **settings), x)
+    iterate = _iterate(x)
+    want = _long_way(scorer, iterate, _c(12))
+    got = scorer(iterate, 0, graph=True).gradient(_c(12))
+    assert got.shape == x.shape and got.dtype == torch.float32
+    assert float(want.abs().max()) > 0
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_a_float64_model_and_channels_last_input_take_the_general_path(dense_ae, conv_ae, digits):
+    wide = type(dense_ae)().double()
+    wide.load_state_dict({k: v.double() for k, v in dense_ae.state_dict().items()})
+    x = digits[:6].double()
+    scorer = _scorer(MinMaxAttack(Reconstruction(wide.eval()), seed=0), x)
+    iterate = _iterate(x)
+    torch.testing.assert_close(
+        scorer(iterate, 0, graph=True).gradient(_c(6)), _long_way(scorer, iterate, _c(6)), rtol=1e-4, atol=1e-6
+    )
+    x = digits[:6].contiguous(memory_format=torch.channels_last)
+    scorer = _scorer(MinMaxAttack(Reconstruction(conv_ae.eval()), seed=0), x)
+    iterate = _iterate(x).contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(
+        scorer(iterate, 0, graph=True).gradient(_c(6)), _long_way(scorer, iterate, _c(6)), rtol=1e-4, atol=1e-6
+    )
+
+
+def test_criteria_without_a_closed_form_are_differentiated_from_their_gap(classifier, digits, mnist):
+    encoder = nn.Sequential(nn.Conv2d(1, 4, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 13 * 13, 8))
+    for crit, y in ((Contrastive(encoder, n_views=3), None), (Classification(classifier.eval()), mnist["y_test"][:4])):
+        x = digits[:4]
+        scorer = _scorer(MinMaxAttack(crit, seed=0, estimator="gaussian"), x, y)
+        iterate = _iterate(x)
+        torch.testing.assert_close(
+            scorer(iterate, 0, graph=True).gradient(_c(4)), _long_way(scorer, iterate, _c(4)), rtol=1e-4, atol=1e-6
+        )
+
+
+def test_gaps_at_or_below_zero_contribute_nothing_and_a_constant_model_gives_the_mi_gradient_alone(digits):
+    class Constant(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bias = nn.Parameter(torch.full((1, 1, 28, 28), 0.5))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.bias.expand_as(x)
+
+    x = digits[:5]
+    scorer = _scorer(MinMaxAttack(Reconstruction(Constant()), seed=0), x)
+    iterate = _iterate(x)
+    scored = scorer(iterate, 0, graph=True)
+    assert torch.equal(scored.evaluation.gap, torch.zeros(5))  # the output never moves: every gap is 0
+    want = scorer.estimator.bound_and_gradient(scorer.clean_pairs, iterate.reshape(5, 1, -1), scale=1.0)[1](None)
+    torch.testing.assert_close(scored.gradient(_c(5)), want.reshape(x.shape))
+
+
+def test_the_last_iterate_is_scored_without_a_graph(models, digits):
+    scorer = _scorer(MinMaxAttack(Reconstruction(models["conv"]), seed=0), digits[:4])
+    scored = scorer(_iterate(digits[:4]), 3, graph=False)
+    assert not scored.point.requires_grad and scored.mi_output is None and scored.mi_grad is None
+    assert not scored.evaluation.output.requires_grad
