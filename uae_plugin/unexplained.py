@@ -1,4 +1,4 @@
-"""The attack's MI term against fixed clean pairs, from ``1 - rho^2``, as one autograd node.
+"""The attack's MI term against fixed clean pairs, from ``1 - rho^2``, with its gradient in closed form.
 
 For pairs ``a, b`` of ``D`` values (``[B, N, D]``) with Pearson correlation ``rho``, let ``u_a`` be ``a``
 centred over its ``D`` values and scaled to unit norm, ``c_b = b - mean(b)``, ``t = <u_a, c_b>`` and
