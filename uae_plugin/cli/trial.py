@@ -284,10 +284,6 @@ def trial(args: argparse.Namespace) -> None:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..trial import ARMS, DEFAULT_ARMS, DEFAULT_EPS, DEFAULT_METRICS, DEFAULT_SEEDS, DEFAULT_TEST_EPS, METRICS
-    from ..trial.budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
-    from ..trial.online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS
-
     p = sub.add_parser(
         "trial",
         help="does UAE augmentation help my model? a controlled trial with noise, no-MI and PGD controls",
@@ -300,6 +296,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "report.md and change_vs_none.png to --out, and resumes from it.",
     )
     model_options(p, "the trained model")
+    _data_options(p.add_argument_group("data"))
+    _metric_options(p.add_argument_group("what every fine-tuned model is scored on"))
+    _arm_options(p.add_argument_group("arms"))
+    _fit_options(p.add_argument_group("fine-tuning"))
+    image_options(p)
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a smoke run ({QUICK_SIZES}): checks the set-up; its numbers mean nothing",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    attack_options(p, "attack (the UAE arms; no-MI and PGD take the same steps)", budget=False)
+    p.add_argument("--attack-seed", type=int, default=0, help="seed of the attacks and the noise (0)")
+    p.set_defaults(func=trial)
+
+
+def _data_options(p: argparse._ArgumentGroup) -> None:
     p.add_argument(
         "--data",
         default="mnist",
@@ -312,13 +325,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--test-fraction", type=float, default=0.2, help="share of --data held out without --test-data (0.2)"
     )
     p.add_argument("--out", required=True, help="report folder (created; reused to resume)")
-    p.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_SEEDS),
-        help=f"fine-tuning seeds, a list of at least 2 ({' '.join(map(str, DEFAULT_SEEDS))})",
-    )
+
+
+def _metric_options(p: argparse._ArgumentGroup) -> None:
+    from ..trial import DEFAULT_METRICS, DEFAULT_TEST_EPS, METRICS
+
     p.add_argument(
         "--metrics",
         nargs="+",
@@ -347,12 +358,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="score the adversarial and corruption metrics on this many test rows (a seeded subset; default all)",
     )
+
+
+def _arm_options(p: argparse._ArgumentGroup) -> None:
+    from ..trial import ARMS, DEFAULT_ARMS, DEFAULT_EPS
+    from ..trial.online import DEFAULT_ONLINE_FRACTION, DEFAULT_ONLINE_STEPS
+
     p.add_argument(
-        "--target",
-        choices=("self", "clean"),
-        default="self",
-        help="an augmented row is trained to reconstruct itself (self: the paper's augmentation) or its clean "
-        "source (clean: denoising); reconstruction only (self)",
+        "--arms",
+        nargs="+",
+        default=list(DEFAULT_ARMS),
+        metavar="ARM",
+        help=f"arms to run, from {', '.join(ARMS)} ({' '.join(DEFAULT_ARMS)}; none always runs; the online arms "
+        "attack part of every training batch and cost more)",
     )
     p.add_argument(
         "--eps",
@@ -362,13 +380,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"L-inf budgets, one UAE arm and its controls each ({' '.join(map(str, DEFAULT_EPS))})",
     )
     p.add_argument(
-        "--arms",
-        nargs="+",
-        default=list(DEFAULT_ARMS),
-        metavar="ARM",
-        help=f"arms to run, from {', '.join(ARMS)} ({' '.join(DEFAULT_ARMS)}; none always runs; the online arms "
-        "attack part of every training batch and cost more)",
+        "--target",
+        choices=("self", "clean"),
+        default="self",
+        help="an augmented row is trained to reconstruct itself (self: the paper's augmentation) or its clean "
+        "source (clean: denoising); reconstruction only (self)",
     )
+    p.add_argument("--augment", type=int, default=None, help="augment only this many training rows (default all)")
     p.add_argument(
         "--online-steps",
         type=int,
@@ -381,6 +399,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_ONLINE_FRACTION,
         help=f"share of every training batch the online arms attack ({DEFAULT_ONLINE_FRACTION})",
     )
+
+
+def _fit_options(p: argparse._ArgumentGroup) -> None:
+    from ..trial import DEFAULT_SEEDS
+    from ..trial.budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
+
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=list(DEFAULT_SEEDS),
+        help=f"fine-tuning seeds, a list of at least 2 ({' '.join(map(str, DEFAULT_SEEDS))})",
+    )
     p.add_argument(
         "--fit-steps",
         type=int,
@@ -391,14 +422,3 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"fine-tuning batch size ({DEFAULT_BATCH_SIZE})"
     )
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"fine-tuning Adam learning rate ({DEFAULT_LR:g})")
-    image_options(p)
-    p.add_argument("--augment", type=int, default=None, help="augment only this many training rows (default all)")
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"a smoke run ({QUICK_SIZES}): checks the set-up; its numbers mean nothing",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    attack_options(p, "attack (the UAE arms; no-MI and PGD take the same steps)", budget=False)
-    p.add_argument("--attack-seed", type=int, default=0, help="seed of the attacks and the noise (0)")
-    p.set_defaults(func=trial)
