@@ -372,13 +372,7 @@ def _arm_options(p: argparse._ArgumentGroup) -> None:
         help=f"arms to run, from {', '.join(ARMS)} ({' '.join(DEFAULT_ARMS)}; none always runs; the online arms "
         "attack part of every training batch and cost more)",
     )
-    p.add_argument(
-        "--eps",
-        type=float,
-        nargs="+",
-        default=list(DEFAULT_EPS),
-        help=f"L-inf budgets, one UAE arm and its controls each ({' '.join(map(str, DEFAULT_EPS))})",
-    )
+    _list_option(p, "--eps", float, DEFAULT_EPS, "L-inf budgets, one UAE arm and its controls each")
     p.add_argument(
         "--target",
         choices=("self", "clean"),
@@ -405,13 +399,7 @@ def _fit_options(p: argparse._ArgumentGroup) -> None:
     from ..trial import DEFAULT_SEEDS
     from ..trial.budget import DEFAULT_BATCH_SIZE, DEFAULT_LR
 
-    p.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=list(DEFAULT_SEEDS),
-        help=f"fine-tuning seeds, a list of at least 2 ({' '.join(map(str, DEFAULT_SEEDS))})",
-    )
+    _list_option(p, "--seeds", int, DEFAULT_SEEDS, "fine-tuning seeds, a list of at least 2")
     p.add_argument(
         "--fit-steps",
         type=int,
@@ -422,3 +410,8 @@ def _fit_options(p: argparse._ArgumentGroup) -> None:
         "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"fine-tuning batch size ({DEFAULT_BATCH_SIZE})"
     )
     p.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"fine-tuning Adam learning rate ({DEFAULT_LR:g})")
+
+
+def _list_option(p: argparse._ArgumentGroup, flag: str, kind: type, default: Any, text: str) -> None:
+    """``flag`` takes one or more ``kind`` values; its help ends with the defaults."""
+    p.add_argument(flag, type=kind, nargs="+", default=list(default), help=f"{text} ({' '.join(map(str, default))})")
