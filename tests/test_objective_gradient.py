@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from uae_plugin import Classification, Contrastive, MinMaxAttack, Reconstruction
+from uae_plugin import Classification, Contrastive, Criterion, MinMaxAttack, Reconstruction
+from uae_plugin.criteria import Evaluation
 from uae_plugin.iterate import IterateScorer
 from uae_plugin.rng import SampleRandom, content_keys
 
@@ -33,7 +34,7 @@ def _long_way(scorer: IterateScorer, iterate: torch.Tensor, c: torch.Tensor) -> 
     point = iterate.detach().requires_grad_(True)
     adv = point.to(scorer.dtype)
     crit = scorer.criterion
-    if isinstance(crit, Reconstruction):
+    if isinstance(crit, (Reconstruction, _CentreError)):
         gap = crit.task_loss(adv, scorer.state) - scorer.state["clean"]
     else:
         gap = crit.evaluate(adv, scorer.state).gap
@@ -129,3 +130,49 @@ def test_the_last_iterate_is_scored_without_a_graph(models, digits):
     scored = scorer(_iterate(digits[:4]), 3, graph=False)
     assert not scored.point.requires_grad and scored.mi_output is None and scored.mi_grad is None
     assert not scored.evaluation.output.requires_grad
+
+
+class _CentreError(Criterion):
+    """A user's own criterion: the squared error on the 14 x 14 centre of the image only. ``closed_form`` also
+    hands over ``d gap / d output`` (2 (g(x') - x) on the centre, 0 elsewhere), as Reconstruction does."""
+
+    def __init__(self, model: nn.Module, closed_form: bool) -> None:
+        super().__init__(model)
+        self.closed_form = closed_form
+
+    def prepare(self, x, y, seed):
+        with torch.no_grad():
+            return {"x": x, "clean": self._centre_error(x, self._forward(x, first=True))}
+
+    @staticmethod
+    def _centre_error(x, out):
+        return (out - x)[..., 7:21, 7:21].square().flatten(1).sum(1)
+
+    def task_loss(self, x_adv, state):
+        return self._centre_error(state["x"], self._forward(x_adv))
+
+    def evaluate(self, x_adv, state):
+        if not self.closed_form:
+            gap = self.task_loss(x_adv, state) - state["clean"]
+            return Evaluation(gap, gap.detach() <= 0)
+        out = self._forward(x_adv)
+        diff = torch.zeros_like(out.detach())
+        diff[..., 7:21, 7:21] = (out.detach() - state["x"])[..., 7:21, 7:21]
+        gap = diff.square().flatten(1).sum(1) - state["clean"]
+        return Evaluation(gap, gap <= 0, output=out, output_grad=diff, output_grad_scale=2.0)
+
+
+def test_a_criterion_of_ones_own_works_with_its_gap_alone_or_with_its_output_gradient(conv_ae, digits):
+    x = digits[:10]
+    plain = MinMaxAttack(_CentreError(conv_ae.eval(), closed_form=False), steps=15, seed=3)(x)
+    closed = MinMaxAttack(_CentreError(conv_ae.eval(), closed_form=True), steps=15, seed=3)(x)
+    assert plain.success.any()
+    assert torch.equal(plain.success, closed.success)
+    torch.testing.assert_close(closed.adv, plain.adv, rtol=0, atol=1e-4)
+    torch.testing.assert_close(closed.gap, plain.gap, rtol=1e-3, atol=1e-5)
+    for crit in (_CentreError(conv_ae.eval(), closed_form=False), _CentreError(conv_ae.eval(), closed_form=True)):
+        scorer = _scorer(MinMaxAttack(crit, seed=0), x)
+        iterate = _iterate(x)
+        torch.testing.assert_close(
+            scorer(iterate, 0, graph=True).gradient(_c(10)), _long_way(scorer, iterate, _c(10)), rtol=1e-4, atol=1e-6
+        )
