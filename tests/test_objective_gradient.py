@@ -176,3 +176,65 @@ def test_a_criterion_of_ones_own_works_with_its_gap_alone_or_with_its_output_gra
         torch.testing.assert_close(
             scorer(iterate, 0, graph=True).gradient(_c(10)), _long_way(scorer, iterate, _c(10)), rtol=1e-4, atol=1e-6
         )
+
+
+class _Linear(Criterion):
+    """``gap = <v, h(x')> - <v, h(x)> + margin``: ``d gap / d h = v``, one tensor kept in the state and handed back
+    at every step (``mode``: "autograd", "kept", or the malformed "flat" and "missing")."""
+
+    def __init__(self, encoder: nn.Module, mode: str, margin: float = 10.0) -> None:
+        super().__init__(encoder)
+        self.mode, self.margin = mode, margin
+
+    def prepare(self, x, y, seed):
+        with torch.no_grad():
+            h = self._forward(x, first=True)
+        v = torch.randn(h.shape[1:], generator=torch.Generator().manual_seed(0))
+        return {"v": v, "grad": v.expand_as(h).clone(), "clean": (h * v).flatten(1).sum(1)}
+
+    def task_loss(self, x_adv, state):
+        return (self._forward(x_adv) * state["v"]).flatten(1).sum(1)
+
+    def evaluate(self, x_adv, state):
+        h = self._forward(x_adv)
+        gap = (h * state["v"]).flatten(1).sum(1) - state["clean"] + self.margin
+        if self.mode == "autograd":
+            return Evaluation(gap, gap.detach() <= 0)
+        grad = {"kept": state["grad"], "flat": state["grad"].flatten(1), "missing": None}[self.mode]
+        return Evaluation(gap.detach(), gap.detach() <= 0, output=h, output_grad=grad)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 8, 3, 2, 1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 4, 3, 2, 1)).eval()
+
+
+def test_an_output_gradient_the_criterion_keeps_and_hands_back_every_step_is_not_changed(encoder, digits):
+    x = digits[:8]
+    kept = _Linear(encoder, "kept")
+    state = {}
+    prepare = kept.prepare
+    kept.prepare = lambda *args: state.update(prepare(*args)) or state
+    by_output = MinMaxAttack(kept, seed=0, steps=20)(x)
+    by_gap = MinMaxAttack(_Linear(encoder, "autograd"), seed=0, steps=20)(x)
+    assert torch.equal(state["grad"], state["v"].expand_as(state["grad"]))
+    assert torch.equal(by_output.success, by_gap.success)
+    torch.testing.assert_close(by_output.adv, by_gap.adv, rtol=0, atol=1e-4)
+
+
+def test_a_malformed_output_gradient_is_refused_naming_the_field(encoder, digits):
+    with pytest.raises(ValueError, match=r"output_grad has shape \(4, 196\) and output \(4, 4, 7, 7\)"):
+        MinMaxAttack(_Linear(encoder, "flat"), seed=0, steps=2)(digits[:4])
+    with pytest.raises(ValueError, match="output is set but output_grad is not"):
+        MinMaxAttack(_Linear(encoder, "missing"), seed=0, steps=2)(digits[:4])
+
+
+def test_a_gap_without_a_graph_is_warned_about(encoder, digits):
+    class Detached(_Linear):
+        def evaluate(self, x_adv, state):
+            ev = super().evaluate(x_adv, state)
+            return Evaluation(ev.gap.detach(), ev.success)
+
+    with pytest.warns(UserWarning, match="carries no graph back to x'"):
+        MinMaxAttack(Detached(encoder, "autograd"), seed=0, steps=2)(digits[:4])

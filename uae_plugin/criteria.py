@@ -32,7 +32,8 @@ class Evaluation:
     The attack differentiates ``sum_i w_i gap_i`` (``w_i = c_i 1[gap_i > 0]``). By default autograd runs from
     ``gap`` (which then carries its graph). A criterion whose gap is a closed-form function of the model's
     output sets ``output`` (the output, with its graph) and ``output_grad``, ``d gap_i / d output_i`` divided by
-    the number ``output_grad_scale``: autograd then runs through the model only (:meth:`seed`)."""
+    the number ``output_grad_scale``: autograd then runs through the model only (:meth:`seed`). ``output``
+    without ``output_grad``, or an ``output_grad`` of another shape, is refused when the evaluation is made."""
 
     gap: torch.Tensor
     success: torch.Tensor
@@ -40,13 +41,28 @@ class Evaluation:
     output_grad: torch.Tensor | None = None
     output_grad_scale: float = 1.0
 
+    def __post_init__(self) -> None:
+        if self.output is None:
+            return
+        if self.output_grad is None:
+            raise ValueError(
+                "Evaluation: output is set but output_grad is not; give output_grad (d gap / d output, divided by "
+                "output_grad_scale), or leave output unset to have gap differentiated by autograd"
+            )
+        if self.output_grad.shape != self.output.shape:
+            raise ValueError(
+                f"Evaluation: output_grad has shape {tuple(self.output_grad.shape)} and output "
+                f"{tuple(self.output.shape)}; output_grad is d gap / d output, one value per output value"
+            )
+
     def seed(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tensor, grad_outputs)`` whose vector-Jacobian product is the gradient of ``sum_i w_i gap_i``, for
-        ``weight [B]``: ``(gap, w)``, or ``(output, s w output_grad)``, reusing ``output_grad``'s memory."""
+        ``weight [B]``: ``(gap, w)``, or ``(output, s w output_grad)`` (a new tensor: ``output_grad`` is left as
+        it is, so a criterion may hand back the same one at every step)."""
         if self.output is None:
             return self.gap, weight
         w = (weight * self.output_grad_scale).view(-1, *([1] * (self.output_grad.dim() - 1)))
-        return self.output, self.output_grad.mul_(w).to(self.output.dtype)
+        return self.output, (self.output_grad * w).to(self.output.dtype)
 
 
 class Criterion:

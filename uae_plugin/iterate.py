@@ -11,6 +11,7 @@ one ``torch.autograd.grad`` call, so autograd runs through the model and the pai
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,13 @@ class ScoredIterate:
         """``grad_x' F(x_t, c)`` (module docstring), ``[B, ...]`` float32."""
         ev = self.evaluation
         seeded = [ev.seed(c * (ev.gap.detach() > 0))]
+        if not seeded[0][0].requires_grad:
+            warnings.warn(
+                "the criterion's gap (or output) carries no graph back to x': the attack moves x' by the MI term "
+                "alone; compute the gap from the model's output with autograd on (not under torch.no_grad, "
+                "not through .item() or .detach())",
+                stacklevel=4,
+            )
         into_point = self.mi_grad is not None and _same_values(self.mi_output, self.point)
         if self.mi_grad is None and self.mi_output is not None:
             seeded.append((self.mi_output, torch.full_like(self.mi_output, self.mi_scale)))
