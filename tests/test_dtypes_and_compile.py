@@ -12,13 +12,41 @@ from uae_plugin.experiments.models import ConvAutoencoder
 TINY = dict(steps=3, seed=0)
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
-def test_data_in_another_float_dtype_is_attacked_in_the_model_dtype_and_returned_in_its_own(conv_ae, digits, dtype):
-    x = digits[:4].to(dtype)
+def _error(model: nn.Module, x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
+    """``||x - g(adv)||^2 - ||x - g(x)||^2`` per row, with the model in its own dtype."""
+    dtype = next(model.parameters()).dtype
+    with torch.no_grad():
+        err = [(model(v.to(dtype)).float() - x.float()).pow(2).flatten(1).sum(1) for v in (adv, x)]
+    return err[0] - err[1]
+
+
+def test_float64_data_is_attacked_in_the_model_dtype_and_returned_in_its_own(conv_ae, digits):
+    x = digits[:4].double()
     res = MinMaxAttack(Reconstruction(conv_ae), **TINY)(x)
     expected = MinMaxAttack(Reconstruction(conv_ae), **TINY)(x.float())  # the same values, in float32
+    assert res.adv.dtype == torch.float64
+    assert torch.equal(res.adv, expected.adv.to(torch.float64)) and torch.equal(res.success, expected.success)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_data_get_their_uaes_in_their_dtype_within_eps_exactly_with_the_gap_told_there(
+    conv_ae, digits, dtype
+):
+    """The attack runs in float32; its UAE rounded to bfloat16 was up to 0.1016 from the bfloat16 data at eps 0.1.
+    The returned UAE is the float32 one rounded to the data's dtype, clamped to the representable values within
+    eps; its gap, success and MI are measured at it (one more forward pass)."""
+    x = (digits[:6] * 0.9 + 0.05).to(dtype)  # no pixel at 0 or 1, where the [0, 1] box would hide the rounding
+    res = MinMaxAttack(Reconstruction(conv_ae), eps=0.1, **TINY)(x)
+    in_float32 = MinMaxAttack(Reconstruction(conv_ae), eps=0.1, **TINY)(x.float())
     assert res.adv.dtype == dtype
-    assert torch.equal(res.adv, expected.adv.to(dtype)) and torch.equal(res.success, expected.success)
+    assert float((res.adv.double() - x.double()).abs().max()) <= 0.1  # exactly: no tolerance
+    rounded = in_float32.adv.to(dtype)
+    inside = (rounded.double() - x.double()).abs() <= 0.1
+    assert bool((~inside).any())  # the rounding left the ball somewhere: the case is exercised
+    assert torch.equal(res.adv[inside], rounded[inside])
+    torch.testing.assert_close(res.gap, _error(conv_ae, x, res.adv), rtol=1e-4, atol=1e-5)
+    assert torch.equal(res.success, res.gap <= 0)
+    assert res.model_evaluations == in_float32.model_evaluations + 6
 
 
 def test_a_float64_model_is_attacked_in_float64_and_float32_data_comes_back_float32(conv_ae, digits):
@@ -35,15 +63,18 @@ def test_a_float64_model_is_attacked_in_float64_and_float32_data_comes_back_floa
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_a_narrower_model_keeps_the_uaes_within_eps_of_the_data_as_given(conv_ae, digits, dtype):
     """The attack runs on the data rounded to the model's dtype (2^-9 per pixel in bfloat16): the returned
-    float32 UAEs are clamped back into the eps-ball around the float32 data (they were up to 0.1035 from it)."""
+    float32 UAEs are clamped back into the eps-ball around the float32 data (they were up to 0.1035 from it), and
+    their gap is the one of what is returned."""
     model = ConvAutoencoder()
     model.load_state_dict(conv_ae.state_dict())
     model = model.to(dtype).eval()
     x = digits[:8] * 0.9 + 0.05  # no pixel at 0 or 1, where the [0, 1] box would hide the rounding
     res = MinMaxAttack(Reconstruction(model), eps=0.1, **TINY)(x)
     assert res.adv.dtype == torch.float32
-    assert float((res.adv - x).abs().max()) <= 0.1 + 1e-6
+    assert float((res.adv.double() - x.double()).abs().max()) <= 0.1
     assert bool(((res.adv >= 0) & (res.adv <= 1)).all())
+    torch.testing.assert_close(res.gap, _error(model, x, res.adv), rtol=1e-2, atol=1e-3)  # bfloat16 sums
+    assert torch.equal(res.success, res.gap <= 0)
 
 
 def test_an_input_that_requires_grad_is_attacked_without_a_torch_warning(conv_ae, digits):

@@ -169,21 +169,26 @@ class MinMaxAttack:
         dtype = model_dtype(self.criterion.model, x.dtype)
         x = given.to(dtype)  # a clone of an inference tensor too
         with borrowed(self.criterion.model, self.model_training), torch.enable_grad():
-            result = self._minmax(x.clone() if x.is_inference() else x, y, keys, seed, penalty)
-        result.adv = result.adv.to(given.dtype)
-        if torch.finfo(dtype).eps > max(torch.finfo(given.dtype).eps, torch.finfo(torch.float32).eps):
-            result.adv = self._within_eps_of(given, result.adv)  # a half-precision model: the rounding shows
-        return result
+            return self._minmax(x.clone() if x.is_inference() else x, y, keys, seed, penalty, given)
 
     def _within_eps_of(self, x: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
-        """``adv`` back in the eps-ball around ``x`` as the user gave it: ``clamp(adv, max(x - eps, 0),
-        min(x + eps, 1))``. The attack ran on ``x`` in the model's half-precision dtype (a bfloat16 model, float32
-        data), whose rounding of ``x`` (up to 2^-9 per pixel in bfloat16) would otherwise add to ``||adv - x||``.
-        (A float32 model with float64 data rounds at float32's own level, as float32 arithmetic does anyway.)"""
-        return torch.clamp(adv, (x - self.eps).clamp_(min=0.0), (x + self.eps).clamp_(max=1.0))
+        """``adv`` in ``x``'s dtype and in the eps-ball around ``x`` as the user gave it: ``clamp(adv, lo, hi)``,
+        ``lo`` the smallest value of ``x``'s dtype at or above ``max(x - eps, 0)``, ``hi`` the largest at or below
+        ``min(x + eps, 1)`` (both worked out in float64; float32 on MPS). Needed where a half
+        precision shows: a bfloat16 model attacks ``x`` rounded to bfloat16 (up to 2^-9 per pixel), and
+        bfloat16 or float16 data take the UAE rounded to their own dtype, either of which can leave the ball."""
+        wide = x.to(torch.float32 if x.device.type == "mps" else torch.float64)
+        low, high = (wide - self.eps).clamp_(min=0.0), (wide + self.eps).clamp_(max=1.0)
+        lo, hi = low.to(x.dtype), high.to(x.dtype)
+        lo = torch.where(lo.to(wide.dtype) < low, torch.nextafter(lo, torch.ones_like(lo)), lo)
+        hi = torch.where(hi.to(wide.dtype) > high, torch.nextafter(hi, torch.zeros_like(hi)), hi)
+        return torch.clamp(adv.to(x.dtype), lo, hi)
 
-    def _minmax(self, x: torch.Tensor, y: torch.Tensor | None, keys: torch.Tensor, seed: int, penalty: Any):
-        """T iterations of: step on delta, fit the statistics networks, score, keep the best, update c."""
+    def _minmax(
+        self, x: torch.Tensor, y: torch.Tensor | None, keys: torch.Tensor, seed: int, penalty: Any, given: torch.Tensor
+    ) -> AttackResult:
+        """T iterations of: step on delta, fit the statistics networks, score, keep the best, update c; the kept
+        UAEs in the dtype of the data ``given`` (``x`` is it in the model's dtype)."""
         s = self.settings
         crit = self.criterion
         evaluations_before = crit.evaluations
@@ -217,8 +222,15 @@ class MinMaxAttack:
             # 5. update c
             c = penalty.update(c, ev.gap, t)
 
-        evaluations = crit.evaluations - evaluations_before
-        return best.result(c, torch.stack(mi_hist), torch.stack(gap_hist), evaluations)
+        result = best.result(c, torch.stack(mi_hist), torch.stack(gap_hist), 0)
+        if max(torch.finfo(x.dtype).eps, torch.finfo(given.dtype).eps) <= torch.finfo(torch.float32).eps:
+            result.adv = result.adv.to(given.dtype)
+        else:  # a half precision: the rounding can leave the ball; gap, success and MI then told at what is returned
+            result.adv = self._within_eps_of(given, result.adv)
+            rescored = score(result.adv.float(), 0, graph=False)
+            result.gap, result.success, result.mi = rescored.evaluation.gap, rescored.evaluation.success, rescored.mi
+        result.model_evaluations = crit.evaluations - evaluations_before
+        return result
 
     def keep_best(self, x: torch.Tensor) -> KeepBest:
         """The per-sample choice of the returned iterate for this attack's criterion, MI weight and estimator
