@@ -64,3 +64,16 @@ def test_a_negative_zero_pixel_is_the_value_zero():
     x = torch.rand(2, 6)
     x[:, :3] = 0.0
     assert torch.equal(content_keys(x), content_keys(torch.where(x == 0, -0.0, x)))
+
+
+def test_a_numpy_integer_seed_is_the_same_seed_as_the_int(dense_ae, digits):
+    import numpy as np
+
+    from uae_plugin import MinMaxAttack, Reconstruction
+
+    want = MinMaxAttack(Reconstruction(dense_ae), seed=3, steps=2)(digits[:3])
+    for seed in (np.int64(3), np.int32(3), np.uint64(3)):
+        assert torch.equal(MinMaxAttack(Reconstruction(dense_ae), seed=seed, steps=2)(digits[:3]).adv, want.adv)
+        assert torch.equal(MinMaxAttack(Reconstruction(dense_ae), steps=2)(digits[:3], seed=seed).adv, want.adv)
+    with pytest.raises(TypeError, match="seed must be an int or None, got 3.0"):
+        MinMaxAttack(Reconstruction(dense_ae), seed=3.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import numbers
 from typing import Any
 
 import torch
@@ -70,7 +71,10 @@ class MinMaxAttack:
         seed: int for reproducible draws; None draws one from torch's global RNG per call.
         preset: "default" or "reference" (the authors' exact settings), or a
             :class:`MinMaxSettings`.
-        model_training: run the model in train mode during the attack (default eval).
+        model_training: run the model in train mode during the attack (default eval). A batch-norm model then
+            normalises each iterate by its own batch's statistics, so a row's gap and success hold for the batch
+            it was scored in, not for the returned batch (whose rows may come from different iterates); dropout
+            draws from torch's global RNG, so the same seed repeats only after ``torch.manual_seed``.
         progress: show a tqdm bar over outer steps.
         **settings: any other :class:`MinMaxSettings` field (step_size, mine_lr, ...).
 
@@ -136,7 +140,8 @@ class MinMaxAttack:
         return index_keys(check_index(index, x.shape[0], x.device))
 
     def _seed(self, seed: int | None) -> int:
-        if _check_seed(seed) is not None:
+        seed = _check_seed(seed)
+        if seed is not None:
             return seed
         if self.seed is not None:
             return self.seed
@@ -331,8 +336,10 @@ def model_dtype(model: torch.nn.Module, default: torch.dtype) -> torch.dtype:
 
 
 def _check_seed(seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    """``seed`` as a Python int (any integer type: ``int``, ``numpy.int64``, ...), or None."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
     if seed is not None:
+        seed = int(seed)
         check_seed_range(seed)
     return seed
