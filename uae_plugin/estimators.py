@@ -87,9 +87,9 @@ class GaussianEstimator:
     def bound_and_gradient(
         self, a: torch.Tensor, b: torch.Tensor, step: int = 0, scale: float | None = None
     ) -> tuple[torch.Tensor, Callable[[torch.Tensor | None], torch.Tensor] | None]:
-        """``I_b`` and, against the clean pairs given at construction, ``grad(out=None)``, which returns
-        ``scale * dI_b/db`` (``[B, N, D]``; added in place to ``out`` when given), both in closed form without a
-        graph; elsewhere, or with ``scale`` None, ``(bound(a, b), None)``: ``I_b`` carries its graph."""
+        """Against the clean pairs given at construction: ``I_b`` in closed form without a graph, and
+        ``grad(out=None)``, which returns ``scale * dI_b/db`` (``[B, N, D]``; added in place to ``out`` when given),
+        or None with ``scale`` None. Elsewhere ``(bound(a, b), None)``: ``I_b`` carries its graph."""
         if self._clean is None or a is not self._clean.source:
             return self.bound(a, b, step), None
         mi, share = self._clean.mi_and_gradient(b, self.m, _FLOOR)
