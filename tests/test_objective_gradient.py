@@ -19,14 +19,7 @@ from uae_plugin.rng import SampleRandom, content_keys
 
 
 def _scorer(attack: MinMaxAttack, x: torch.Tensor, y=None, seed: int = 0) -> IterateScorer:
-    crit, s = attack.criterion, attack.settings
-    measure = attack._similarity(seed)
-    with torch.no_grad():
-        clean_pairs = measure.pairs(x)
-    estimator = measure.estimator(SampleRandom(seed, content_keys(x)), clean_pairs)
-    sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
-    dtype = next(crit.model.parameters()).dtype
-    return IterateScorer(crit, crit.prepare(x, y, seed), measure.pairs, estimator, clean_pairs, sign, dtype, 0)
+    return attack.scorer(x, y, SampleRandom(seed, content_keys(x)), seed)
 
 
 def _long_way(scorer: IterateScorer, iterate: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

@@ -198,21 +198,16 @@ class MinMaxAttack:
         crit = self.criterion
         evaluations_before = crit.evaluations
         rand = SampleRandom(seed, keys)
-        state = crit.prepare(x, y, seed)
-        measure = self._similarity(seed)
+        score = self.scorer(x, y, rand, seed)
+        estimator = score.estimator
         x32 = x.detach().float()
-        with torch.no_grad():
-            clean_pairs = measure.pairs(x)
-        estimator = measure.estimator(rand, clean_pairs)
         iterate = self._start(x32, rand)  # x_t = x + delta_t itself is optimised: Adam's step is the same
         delta_opt = _delta_optimizer(iterate, s)
         box = self._box(x32)
         c = penalty.start(x.shape[0], x.device)
-        mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
         best = self.keep_best(x)
         mi_hist, gap_hist = [], []
 
-        score = IterateScorer(crit, state, measure.pairs, estimator, clean_pairs, mi_sign, x.dtype, s.mine_steps)
         scored = score(iterate, 0, graph=True)
         for t in tqdm(range(1, s.steps + 1), desc="MinMax", leave=False, disable=not self.progress):
             # 1. step on delta: one step on F(delta_{t-1}, c_{t-1}), then the projection onto the feasible set
@@ -236,6 +231,18 @@ class MinMaxAttack:
             result.gap, result.success, result.mi = rescored.evaluation.gap, rescored.evaluation.success, rescored.mi
         result.model_evaluations = crit.evaluations - evaluations_before
         return result
+
+    def scorer(self, x: torch.Tensor, y: torch.Tensor | None, rand: SampleRandom, seed: int) -> IterateScorer:
+        """What scores this attack's iterates of ``x`` (in the model's dtype): the criterion prepared on ``x``, the
+        clean pairs and their estimator, and the signed MI weight ``s``."""
+        s, crit = self.settings, self.criterion
+        state = crit.prepare(x, y, seed)
+        measure = self._similarity(seed)
+        with torch.no_grad():
+            clean_pairs = measure.pairs(x)
+        estimator = measure.estimator(rand, clean_pairs)
+        mi_sign = (-1.0 if crit.maximize_mi else 1.0) * s.mi_weight
+        return IterateScorer(crit, state, measure.pairs, estimator, clean_pairs, mi_sign, x.dtype, s.mine_steps)
 
     def keep_best(self, x: torch.Tensor) -> KeepBest:
         """The per-sample choice of the returned iterate for this attack's criterion, MI weight and estimator
